@@ -1,0 +1,78 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { ApiError } from '../shared/errors.js';
+import { isFinal, type JobView } from '../shared/job.js';
+import { parseIdempotencyKey, parseJobId, parseJobRequest, type Limits } from '../shared/validation.js';
+import { cancelJob, settleJob, submitJob, waitForJob, type JobDeps } from './jobs.js';
+
+export interface ApiDeps extends JobDeps {
+  limits: Limits;
+  estimateWaitMs: number;
+}
+
+const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult => ({
+  statusCode,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+const errorResponse = (error: ApiError) => json(error.statusCode, { error: { code: error.code, message: error.message } });
+
+function header(event: APIGatewayProxyEvent, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted && value !== undefined) return value;
+  }
+  return undefined;
+}
+
+/** The job's URL under whatever stage or base path the request came through. */
+function jobLocation(event: APIGatewayProxyEvent, jobId: string): string {
+  const fullPath = event.requestContext?.path ?? event.path;
+  const base = fullPath.endsWith(event.path) ? fullPath.slice(0, fullPath.length - event.path.length) : '';
+  return `${base}/jobs/${jobId}`;
+}
+
+function body(event: APIGatewayProxyEvent): string | null {
+  if (event.body === null || event.body === undefined) return null;
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
+
+const accepted = (event: APIGatewayProxyEvent, view: JobView) => {
+  const location = jobLocation(event, view.jobId);
+  return json(202, { ...view, location }, { location });
+};
+
+async function route(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<APIGatewayProxyResult> {
+  const key = `${event.httpMethod} ${event.resource}`;
+  switch (key) {
+    case 'POST /jobs': {
+      const request = parseJobRequest(body(event), deps.limits);
+      const { view } = await submitJob(request, parseIdempotencyKey(header(event, 'idempotency-key')), deps);
+      return accepted(event, view);
+    }
+    case 'POST /estimate': {
+      const request = parseJobRequest(body(event), deps.limits);
+      const { view } = await submitJob(request, parseIdempotencyKey(header(event, 'idempotency-key')), deps);
+      const result = await waitForJob(view.jobId, deps.estimateWaitMs, deps);
+      return isFinal(result.status) ? json(200, result) : accepted(event, result);
+    }
+    case 'GET /jobs/{id}':
+      return json(200, await settleJob(parseJobId(event.pathParameters?.id), deps));
+    case 'DELETE /jobs/{id}':
+      return json(200, await cancelJob(parseJobId(event.pathParameters?.id), deps));
+    default:
+      throw new ApiError(404, 'RouteNotFound', `no route for ${event.httpMethod} ${event.path}`);
+  }
+}
+
+/** Maps an API Gateway proxy event to a job operation; user mistakes become 4xx, never 5xx. */
+export async function handleApiEvent(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<APIGatewayProxyResult> {
+  try {
+    return await route(event, deps);
+  } catch (error) {
+    if (error instanceof ApiError) return errorResponse(error);
+    // A fault of ours or of a dependency, never of the input: log it, answer in the API's error shape.
+    console.error('request failed', error);
+    return errorResponse(new ApiError(500, 'InternalError', 'the request could not be completed; try again'));
+  }
+}

@@ -1,0 +1,173 @@
+import { randomInt, randomUUID, createHash } from 'node:crypto';
+import { ApiError, UnknownJobError } from '../shared/errors.js';
+import {
+  deriveOutcome,
+  isFinal,
+  planTasks,
+  samplerEvent,
+  viewJob,
+  type JobHeader,
+  type JobRequest,
+  type JobView,
+  type SamplerEvent,
+  type TaskItem,
+} from '../shared/job.js';
+import type { JobStore } from '../shared/store.js';
+
+/** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
+export interface JobDeps {
+  store: JobStore;
+  /** Starts one sampler run (Lambda async invoke). */
+  startSampler(event: SamplerEvent): Promise<void>;
+  /** Starts the job's polling run (the orchestrator's own async invoke). */
+  startRun(jobId: string): Promise<void>;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  jobTimeoutMs: number;
+  ttlSeconds: number;
+  pollIntervalMs: number;
+}
+
+export interface SubmitResult {
+  view: JobView;
+  created: boolean;
+}
+
+const FAN_OUT_CONCURRENCY = 16;
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** A job id derived from the idempotency key, so a repeated request finds the job it created. */
+function jobIdFor(idempotencyKey: string | undefined): string {
+  if (idempotencyKey === undefined) return randomUUID();
+  const hex = createHash('sha256').update(`idempotency-key:${idempotencyKey}`).digest('hex');
+  // Shape it as a version-8 (custom) UUID so every job id looks alike.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Creates the job and its task items, then starts its run. Idempotent under an idempotency key. */
+export async function submitJob(request: JobRequest, idempotencyKey: string | undefined, deps: JobDeps): Promise<SubmitResult> {
+  const now = deps.now();
+  const jobId = jobIdFor(idempotencyKey);
+  const expiresAt = Math.ceil(now / 1000) + deps.ttlSeconds;
+  const header: JobHeader = {
+    jobId,
+    seed: request.seed ?? randomInt(0, 2 ** 48 - 1),
+    samples: request.samples,
+    tasks: request.tasks,
+    status: 'RUNNING',
+    createdAt: now,
+    deadlineAt: now + deps.jobTimeoutMs,
+    expiresAt,
+    ...(idempotencyKey !== undefined && { idempotencyKey }),
+  };
+  const tasks: TaskItem[] = planTasks(request.samples, request.tasks).map((plan) => ({
+    ...plan,
+    jobId,
+    done: 0,
+    inside: 0,
+    invocations: 0,
+    expiresAt,
+  }));
+  if (!(await deps.store.createJob(header, tasks))) {
+    const existing = await deps.store.loadJob(jobId);
+    if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
+    const same =
+      existing.header.samples === request.samples &&
+      existing.header.tasks === request.tasks &&
+      (request.seed === undefined || request.seed === existing.header.seed);
+    if (!same) {
+      throw new ApiError(422, 'IdempotencyKeyReused', 'this Idempotency-Key was already used for a different request');
+    }
+    return { view: viewJob(existing.header, existing.tasks, deps.now()), created: false };
+  }
+  await deps.startRun(jobId);
+  return { view: viewJob(header, tasks, now), created: true };
+}
+
+/**
+ * Reads the job and, when its items show it has ended, writes the final outcome once. Any reader can
+ * do this, so a job finishes even when its polling run died.
+ */
+export async function settleJob(jobId: string, deps: JobDeps): Promise<JobView> {
+  const job = await deps.store.loadJob(jobId);
+  if (!job) throw new ApiError(404, 'JobNotFound', `job ${jobId} does not exist`);
+  const outcome = deriveOutcome(job.header, job.tasks, deps.now());
+  if (job.header.status !== 'RUNNING' || !isFinal(outcome.status)) return viewJob(job.header, job.tasks, deps.now());
+
+  let final = outcome;
+  let tasks = job.tasks;
+  if (outcome.status !== 'SUCCEEDED') {
+    // Stop the samplers first, so no report lands after the counts are frozen.
+    await deps.store.stopTasks(jobId, job.tasks.map((t) => t.taskId));
+    const reloaded = await deps.store.loadJob(jobId);
+    if (!reloaded) throw new UnknownJobError(jobId);
+    tasks = reloaded.tasks;
+    final = deriveOutcome(reloaded.header, tasks, deps.now());
+    if (!isFinal(final.status)) final = outcome;
+  }
+  await deps.store.finishJob(jobId, final, deps.now());
+  const settled = await deps.store.loadJob(jobId);
+  if (!settled) throw new UnknownJobError(jobId);
+  return viewJob(settled.header, settled.tasks, deps.now());
+}
+
+export async function cancelJob(jobId: string, deps: JobDeps): Promise<JobView> {
+  if (!(await deps.store.requestCancel(jobId, deps.now()))) {
+    const view = await settleJob(jobId, deps); // 404 if unknown
+    if (view.status === 'CANCELLED') return view;
+    throw new ApiError(409, 'JobFinished', `job ${jobId} already ended ${view.status}`);
+  }
+  return settleJob(jobId, deps);
+}
+
+/** Starts every task that has not been started yet; the claim makes a duplicated run harmless. */
+async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): Promise<void> {
+  const unstarted = tasks.filter((t) => t.invocations === 0 && t.cancelled !== true);
+  await forEachLimited(unstarted, FAN_OUT_CONCURRENCY, async (task) => {
+    if (!(await deps.store.claimInvocation(header.jobId, task.taskId, 0, deps.now()))) return;
+    try {
+      await deps.startSampler(samplerEvent(header, task));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await deps.store.recordTaskFailure(header.jobId, task.taskId, `could not start the sampler: ${message}`, deps.now());
+    }
+  });
+}
+
+/**
+ * The job's run: fan out, then poll until the job ends. Before the orchestrator's own timeout it hands
+ * over to a fresh run, so a job may outlive one Lambda invocation.
+ */
+export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {
+  const job = await deps.store.loadJob(jobId);
+  if (!job) throw new UnknownJobError(jobId);
+  if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
+  await startTasks(job.header, job.tasks, deps);
+  for (;;) {
+    const view = await settleJob(jobId, deps);
+    if (isFinal(view.status)) return view;
+    if (remainingMs() < 2 * deps.pollIntervalMs + 5_000) {
+      await deps.startRun(jobId);
+      return view;
+    }
+    await deps.sleep(deps.pollIntervalMs);
+  }
+}
+
+/** Waits for the job to end within `waitMs`; the job goes on regardless. */
+export async function waitForJob(jobId: string, waitMs: number, deps: JobDeps): Promise<JobView> {
+  const until = deps.now() + waitMs;
+  for (;;) {
+    const view = await settleJob(jobId, deps);
+    if (isFinal(view.status) || deps.now() >= until) return view;
+    await deps.sleep(Math.min(250, Math.max(0, until - deps.now())));
+  }
+}

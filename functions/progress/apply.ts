@@ -1,0 +1,42 @@
+import type { ProgressReport, ReportAnswer, SamplerEvent } from '../shared/job.js';
+import type { JobStore } from '../shared/store.js';
+
+/** The record Lambda sends to an on-failure destination (AWS docs: "Capturing records of asynchronous invocations"). */
+export interface LambdaDestinationRecord<Payload> {
+  version: string;
+  timestamp: string;
+  requestContext: { requestId: string; functionArn: string; condition: string; approximateInvokeCount: number };
+  requestPayload: Payload;
+  responseContext?: { statusCode: number; executedVersion: string; functionError?: string };
+  responsePayload?: unknown;
+}
+
+export type ProgressEvent = ProgressReport | LambdaDestinationRecord<SamplerEvent>;
+
+const isDestinationRecord = (event: ProgressEvent): event is LambdaDestinationRecord<SamplerEvent> =>
+  'requestContext' in event && 'requestPayload' in event;
+
+function checkReport(event: unknown): ProgressReport {
+  const report = event as Partial<ProgressReport>;
+  const count = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  if (typeof report?.jobId !== 'string' || !count(report.taskId) || !count(report.done) || !count(report.inside) || report.inside! > report.done!) {
+    throw new TypeError(`not a progress report: ${JSON.stringify(event)?.slice(0, 200)}`);
+  }
+  return { jobId: report.jobId, taskId: report.taskId!, done: report.done!, inside: report.inside! };
+}
+
+/**
+ * Applies a sampler's report, or records a sampler run that Lambda gave up on (the sampler's
+ * on-failure destination) so the task shows as failed instead of silently missing.
+ */
+export async function applyProgressEvent(event: ProgressEvent, store: JobStore, now: number): Promise<ReportAnswer | { recorded: true }> {
+  if (isDestinationRecord(event)) {
+    const { jobId, taskId } = event.requestPayload;
+    const response = event.responsePayload as { errorType?: string; errorMessage?: string } | null | undefined;
+    const why = response?.errorMessage ? `${response.errorType ?? 'Error'}: ${response.errorMessage}` : 'no response';
+    const failure = `sampler gave up (${event.requestContext.condition}, ${event.requestContext.approximateInvokeCount} attempt(s)): ${why}`;
+    await store.recordTaskFailure(jobId, taskId, failure, now);
+    return { recorded: true };
+  }
+  return store.applyReport(checkReport(event), now);
+}

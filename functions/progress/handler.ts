@@ -1,0 +1,11 @@
+import { documentClient } from '../shared/clients.js';
+import { getStringFromEnv } from '../shared/env.js';
+import type { ReportAnswer } from '../shared/job.js';
+import { JobStore } from '../shared/store.js';
+import { applyProgressEvent, type ProgressEvent } from './apply.js';
+
+const store = new JobStore(documentClient, getStringFromEnv('TABLE_NAME'));
+
+export async function handler(event: ProgressEvent): Promise<ReportAnswer | { recorded: true }> {
+  return applyProgressEvent(event, store, Date.now());
+}

@@ -1,0 +1,68 @@
+import type { ProgressReport, ReportAnswer, SamplerEvent } from '../shared/job.js';
+import { BLOCK_SIZE, samplesInBlocks, type Kernel } from '../shared/kernel/index.js';
+
+export interface TaskDeps {
+  kernel: Kernel;
+  /** Sends a report and returns the store's answer (the progress function, invoked synchronously). */
+  report(report: ProgressReport): Promise<ReportAnswer>;
+  now(): number;
+  reportIntervalMs: number;
+  /** Time left before the sampler is killed; it reports and hands over to a retry before that. */
+  remainingMs(): number;
+}
+
+export interface TaskResult {
+  jobId: string;
+  taskId: number;
+  done: number;
+  inside: number;
+  cancelled: boolean;
+}
+
+/** Blocks per kernel call: big enough that call overhead vanishes, small enough to check the clock often. */
+const CHUNK_BLOCKS = 64;
+/** Stop sampling this long before the timeout, to report what is done and let the retry resume. */
+const TIMEOUT_MARGIN_MS = 3_000;
+
+export class OutOfTimeError extends Error {
+  constructor(done: number) {
+    super(`stopped before the timeout after ${done} samples; a retry resumes from there`);
+    this.name = 'OutOfTimeError';
+  }
+}
+
+/**
+ * Samples one task's blocks. It first asks the store where the task stands (a report of nothing),
+ * so a retried or duplicated run resumes from the last accepted report instead of from zero; it
+ * reports at block boundaries about once per interval, stops when told the job is cancelled, and
+ * always ends with a final report.
+ */
+export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<TaskResult> {
+  const { jobId, taskId, seed, samples, startBlock, endBlock } = event;
+  const taskSamples = samplesInBlocks(startBlock, endBlock, samples);
+  const result = (done: number, inside: number, cancelled: boolean): TaskResult => ({ jobId, taskId, done, inside, cancelled });
+
+  let state = await deps.report({ jobId, taskId, done: 0, inside: 0 });
+  if (state.cancelled || state.done >= taskSamples) return result(state.done, state.inside, state.cancelled);
+  if (state.done % BLOCK_SIZE !== 0) throw new RangeError(`accepted progress ${state.done} is not at a block boundary`);
+
+  let { done, inside } = state;
+  let block = startBlock + done / BLOCK_SIZE;
+  let lastReport = deps.now();
+  while (block < endBlock) {
+    const chunkEnd = Math.min(block + CHUNK_BLOCKS, endBlock);
+    inside += deps.kernel.countInside(seed, block, chunkEnd, samples);
+    done += samplesInBlocks(block, chunkEnd, samples);
+    block = chunkEnd;
+    if (block === endBlock) break;
+    const outOfTime = deps.remainingMs() < TIMEOUT_MARGIN_MS;
+    if (outOfTime || deps.now() - lastReport >= deps.reportIntervalMs) {
+      state = await deps.report({ jobId, taskId, done, inside });
+      lastReport = deps.now();
+      if (state.cancelled) return result(state.done, state.inside, true);
+      if (outOfTime) throw new OutOfTimeError(done);
+    }
+  }
+  state = await deps.report({ jobId, taskId, done, inside });
+  return result(state.done, state.inside, state.cancelled);
+}

@@ -1,0 +1,47 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { InvocationType, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+
+/**
+ * SDK clients, created once per execution environment. Endpoints come from the SDK's standard
+ * configuration (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_LAMBDA`), the only thing the local
+ * cloud changes.
+ */
+export const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  marshallOptions: { removeUndefinedValues: true },
+});
+
+export const lambdaClient = new LambdaClient({});
+
+/** Async invoke (InvocationType Event): Lambda queues the event, retries it and may deliver it twice. */
+export async function invokeAsync(functionName: string, payload: unknown): Promise<void> {
+  await lambdaClient.send(
+    new InvokeCommand({
+      FunctionName: functionName,
+      InvocationType: InvocationType.Event,
+      Payload: Buffer.from(JSON.stringify(payload)),
+    }),
+  );
+}
+
+/** Sync invoke (RequestResponse): the function's error becomes ours, its result is returned parsed. */
+export async function invokeSync<T>(functionName: string, payload: unknown): Promise<T> {
+  const result = await lambdaClient.send(
+    new InvokeCommand({
+      FunctionName: functionName,
+      InvocationType: InvocationType.RequestResponse,
+      Payload: Buffer.from(JSON.stringify(payload)),
+    }),
+  );
+  const text = result.Payload ? Buffer.from(result.Payload).toString('utf8') : '';
+  if (result.FunctionError) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { errorMessage?: string }).errorMessage ?? text;
+    } catch {
+      // not JSON: keep the raw text
+    }
+    throw new Error(`${functionName} failed (${result.FunctionError}): ${message}`);
+  }
+  return JSON.parse(text) as T;
+}

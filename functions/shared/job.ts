@@ -1,0 +1,208 @@
+import { estimatePi, type Estimate } from './estimate.js';
+import { blockCount, samplesInBlocks } from './kernel/stream-rule.js';
+
+/**
+ * The job model: one header item plus one small item per task under the job's partition key,
+ * so every progress write touches one ~200-byte item (one write unit) and one consistent Query
+ * reads the whole job (DESIGN §4).
+ */
+export type JobStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+export const FINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+export interface JobRequest {
+  samples: number;
+  tasks: number;
+  seed?: number;
+}
+
+export interface JobHeader {
+  jobId: string;
+  seed: number;
+  samples: number;
+  tasks: number;
+  status: JobStatus;
+  createdAt: number; // epoch ms
+  deadlineAt: number; // epoch ms
+  expiresAt: number; // epoch s (TTL)
+  idempotencyKey?: string;
+  cancelRequestedAt?: number;
+  finishedAt?: number;
+  // Frozen when the job ends, so a finished job reads the same forever.
+  done?: number;
+  inside?: number;
+  reason?: string;
+  failedTasks?: number[];
+}
+
+export interface TaskItem {
+  jobId: string;
+  taskId: number;
+  startBlock: number;
+  endBlock: number;
+  samples: number;
+  done: number;
+  inside: number;
+  invocations: number;
+  expiresAt: number;
+  updatedAt?: number;
+  lastInvokedAt?: number;
+  cancelled?: boolean;
+  failure?: string;
+}
+
+/** What a sampler is invoked with: everything it needs, so it never reads the table. */
+export interface SamplerEvent {
+  jobId: string;
+  taskId: number;
+  seed: number;
+  samples: number; // the job's samples: the last block of the job may be partial
+  startBlock: number;
+  endBlock: number;
+}
+
+/** A report: "task t has now done n samples, k of them inside". It replaces, never adds. */
+export interface ProgressReport {
+  jobId: string;
+  taskId: number;
+  done: number;
+  inside: number;
+}
+
+/** The store's answer to a report: the task's accepted state and whether the job is cancelled. */
+export interface ReportAnswer {
+  cancelled: boolean;
+  done: number;
+  inside: number;
+}
+
+export const jobKey = (jobId: string) => `JOB#${jobId}`;
+export const HEADER_SORT_KEY = 'JOB';
+export const TASK_SORT_PREFIX = 'TASK#';
+export const taskSortKey = (taskId: number) => `${TASK_SORT_PREFIX}${String(taskId).padStart(4, '0')}`;
+
+/** Task t owns blocks [floor(t·B/T), floor((t+1)·B/T)): contiguous, as even as blocks allow. */
+export function planTasks(samples: number, tasks: number): Pick<TaskItem, 'taskId' | 'startBlock' | 'endBlock' | 'samples'>[] {
+  const blocks = blockCount(samples);
+  return Array.from({ length: tasks }, (_, taskId) => {
+    const startBlock = Math.floor((taskId * blocks) / tasks);
+    const endBlock = Math.floor(((taskId + 1) * blocks) / tasks);
+    return { taskId, startBlock, endBlock, samples: samplesInBlocks(startBlock, endBlock, samples) };
+  });
+}
+
+export function samplerEvent(header: JobHeader, task: Pick<TaskItem, 'taskId' | 'startBlock' | 'endBlock'>): SamplerEvent {
+  return {
+    jobId: header.jobId,
+    taskId: task.taskId,
+    seed: header.seed,
+    samples: header.samples,
+    startBlock: task.startBlock,
+    endBlock: task.endBlock,
+  };
+}
+
+export interface TaskView {
+  taskId: number;
+  samples: number;
+  done: number;
+  progress: number;
+  failure?: string;
+}
+
+export interface JobView {
+  jobId: string;
+  status: JobStatus;
+  seed: number;
+  samples: number;
+  tasks: number;
+  done: number;
+  inside: number;
+  progress: number;
+  estimate: Estimate | null;
+  createdAt: string;
+  deadlineAt: string;
+  finishedAt?: string;
+  reason?: string;
+  failedTasks?: number[];
+  taskProgress: TaskView[];
+}
+
+/** The outcome a job has reached, derived from its items alone (so a lost orchestrator loses nothing). */
+export interface Outcome {
+  status: JobStatus;
+  done: number;
+  inside: number;
+  reason?: string;
+  failedTasks?: number[];
+}
+
+export function deriveOutcome(header: JobHeader, tasks: readonly TaskItem[], now: number): Outcome {
+  if (header.status !== 'RUNNING') {
+    return {
+      status: header.status,
+      done: header.done ?? 0,
+      inside: header.inside ?? 0,
+      reason: header.reason,
+      failedTasks: header.failedTasks,
+    };
+  }
+  const done = tasks.reduce((sum, t) => sum + t.done, 0);
+  const inside = tasks.reduce((sum, t) => sum + t.inside, 0);
+  if (header.cancelRequestedAt !== undefined) {
+    return { status: 'CANCELLED', done, inside, reason: 'cancelled by request' };
+  }
+  if (tasks.length === header.tasks && done === header.samples) return { status: 'SUCCEEDED', done, inside };
+  const failed = tasks.filter((t) => t.failure !== undefined && t.done < t.samples);
+  if (failed.length > 0) {
+    return {
+      status: 'FAILED',
+      done,
+      inside,
+      failedTasks: failed.map((t) => t.taskId),
+      reason: failed.map((t) => `task ${t.taskId}: ${t.failure}`).join('; '),
+    };
+  }
+  if (now >= header.deadlineAt) {
+    const unfinished = tasks.filter((t) => t.done < t.samples).map((t) => t.taskId);
+    return {
+      status: 'FAILED',
+      done,
+      inside,
+      failedTasks: unfinished,
+      reason: `deadline passed with ${unfinished.length} unfinished task(s)`,
+    };
+  }
+  return { status: 'RUNNING', done, inside };
+}
+
+export function isFinal(status: JobStatus): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+export function viewJob(header: JobHeader, tasks: readonly TaskItem[], now: number): JobView {
+  const outcome = deriveOutcome(header, tasks, now);
+  const finishedAt = header.finishedAt ?? (isFinal(outcome.status) ? now : undefined);
+  return {
+    jobId: header.jobId,
+    status: outcome.status,
+    seed: header.seed,
+    samples: header.samples,
+    tasks: header.tasks,
+    done: outcome.done,
+    inside: outcome.inside,
+    progress: outcome.done / header.samples,
+    estimate: estimatePi(outcome.inside, outcome.done),
+    createdAt: new Date(header.createdAt).toISOString(),
+    deadlineAt: new Date(header.deadlineAt).toISOString(),
+    ...(finishedAt !== undefined && { finishedAt: new Date(finishedAt).toISOString() }),
+    ...(outcome.reason !== undefined && { reason: outcome.reason }),
+    ...(outcome.failedTasks !== undefined && { failedTasks: outcome.failedTasks }),
+    taskProgress: tasks.map((t) => ({
+      taskId: t.taskId,
+      samples: t.samples,
+      done: t.done,
+      progress: t.samples === 0 ? 1 : t.done / t.samples,
+      ...(t.failure !== undefined && { failure: t.failure }),
+    })),
+  };
+}

@@ -1,0 +1,250 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { UnknownJobError } from './errors.js';
+import {
+  HEADER_SORT_KEY,
+  TASK_SORT_PREFIX,
+  jobKey,
+  taskSortKey,
+  type JobHeader,
+  type Outcome,
+  type ProgressReport,
+  type ReportAnswer,
+  type TaskItem,
+} from './job.js';
+
+export interface StoredJob {
+  header: JobHeader;
+  tasks: TaskItem[];
+}
+
+const BATCH_WRITE_LIMIT = 25;
+
+const isConditionFailure = (error: unknown) =>
+  error instanceof ConditionalCheckFailedException ||
+  (error instanceof Error && error.name === 'ConditionalCheckFailedException');
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The job table, the one place that knows the item layout and the write conditions. */
+export class JobStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  /** Creates the header (only if the id is new) and the task items. Returns false if the job already existed. */
+  async createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: jobKey(header.jobId), sk: HEADER_SORT_KEY, ...header },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+    await this.putTasks(tasks);
+    return true;
+  }
+
+  private async putTasks(tasks: readonly TaskItem[]): Promise<void> {
+    for (let i = 0; i < tasks.length; i += BATCH_WRITE_LIMIT) {
+      let requests: Record<string, unknown>[] = tasks.slice(i, i + BATCH_WRITE_LIMIT).map((task) => ({
+        PutRequest: { Item: { pk: jobKey(task.jobId), sk: taskSortKey(task.taskId), ...task } },
+      }));
+      // BatchWrite may leave items unprocessed under throttling: retry those with backoff.
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
+        const result = await this.db.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests as never } }),
+        );
+        requests = (result.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
+      }
+    }
+  }
+
+  /** The whole job in one consistent Query (paginated past 1 MB). */
+  async loadJob(jobId: string): Promise<StoredJob | undefined> {
+    let header: JobHeader | undefined;
+    const tasks: TaskItem[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': jobKey(jobId) },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const { pk: _pk, sk, ...rest } = item;
+        if (sk === HEADER_SORT_KEY) header = rest as JobHeader;
+        else if (typeof sk === 'string' && sk.startsWith(TASK_SORT_PREFIX)) tasks.push(rest as TaskItem);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return header && { header, tasks };
+  }
+
+  async loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) }, ConsistentRead: true }),
+    );
+    return Item as TaskItem | undefined;
+  }
+
+  /**
+   * Applies a report only if it moves the task forward and the job is not cancelled. A duplicate,
+   * stale or late report is acknowledged and changes nothing; either way the answer is the task's
+   * accepted state, from which a retried sampler resumes.
+   */
+  async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: jobKey(report.jobId), sk: taskSortKey(report.taskId) },
+          UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
+          ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now },
+        }),
+      );
+      return { cancelled: false, done: report.done, inside: report.inside };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    // ReturnValuesOnConditionCheckFailure would save this read, but dynalite ignores it.
+    const task = await this.loadTask(report.jobId, report.taskId);
+    if (!task) throw new UnknownJobError(report.jobId, report.taskId);
+    if (report.done > task.samples) {
+      throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
+    }
+    return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
+  }
+
+  /** Records that a task failed for good (Lambda's on-failure destination), unless it already finished. */
+  async recordTaskFailure(jobId: string, taskId: number, failure: string, now: number): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+          UpdateExpression: 'SET failure = :failure, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND done < samples',
+          ExpressionAttributeValues: { ':failure': failure, ':now': now },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      if (!(await this.loadTask(jobId, taskId))) throw new UnknownJobError(jobId, taskId);
+    }
+  }
+
+  /**
+   * Claims the next invocation of a task: succeeds for exactly one caller per invocation number, so a
+   * duplicated orchestrator run never starts a task twice. A new invocation clears an earlier failure.
+   */
+  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+          UpdateExpression: 'SET invocations = :next, lastInvokedAt = :now REMOVE failure',
+          ConditionExpression: 'invocations = :current AND attribute_not_exists(cancelled)',
+          ExpressionAttributeValues: { ':current': invocations, ':next': invocations + 1, ':now': now },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Marks the job as cancelled by request; false if it does not exist or already ended. */
+  async requestCancel(jobId: string, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+          UpdateExpression: 'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now)',
+          ConditionExpression: 'attribute_exists(pk) AND #status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':now': now, ':running': 'RUNNING' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Stops the tasks: every later report is refused and answered "cancelled". */
+  async stopTasks(jobId: string, taskIds: readonly number[]): Promise<void> {
+    await Promise.all(
+      taskIds.map((taskId) =>
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+            UpdateExpression: 'SET cancelled = :true',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':true': true },
+          }),
+        ),
+      ),
+    );
+  }
+
+  /** Writes the job's final outcome once; false if another writer finished it first. */
+  async finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean> {
+    const values: Record<string, unknown> = {
+      ':status': outcome.status,
+      ':now': now,
+      ':done': outcome.done,
+      ':inside': outcome.inside,
+      ':running': 'RUNNING',
+    };
+    let update = 'SET #status = :status, finishedAt = :now, done = :done, inside = :inside';
+    if (outcome.reason !== undefined) {
+      update += ', reason = :reason';
+      values[':reason'] = outcome.reason;
+    }
+    if (outcome.failedTasks !== undefined) {
+      update += ', failedTasks = :failedTasks';
+      values[':failedTasks'] = outcome.failedTasks;
+    }
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+          UpdateExpression: update,
+          ConditionExpression: '#status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { UnknownJobError } from '../../functions/shared/errors.js';
+import { planTasks, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
+import { JobStore } from '../../functions/shared/store.js';
+import { startTestTable, type TestTable } from '../helpers/dynalite.js';
+
+let table: TestTable;
+let store: JobStore;
+let jobCounter = 0;
+
+beforeAll(async () => {
+  table = await startTestTable();
+  store = new JobStore(table.db, table.tableName);
+});
+afterAll(() => table.stop());
+
+/** A fresh job with `tasks` tasks of 4 blocks each; returns its id. */
+async function createJob(tasks = 3): Promise<string> {
+  const jobId = `00000000-0000-4000-8000-${String(++jobCounter).padStart(12, '0')}`;
+  const samples = tasks * 4 * 16_384;
+  const header: JobHeader = {
+    jobId, seed: 1, samples, tasks, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9,
+  };
+  const items: TaskItem[] = planTasks(samples, tasks).map((p) => ({ ...p, jobId, done: 0, inside: 0, invocations: 0, expiresAt: 2e9 }));
+  expect(await store.createJob(header, items)).toBe(true);
+  return jobId;
+}
+
+describe('JobStore', () => {
+  let jobId: string;
+  beforeEach(async () => {
+    jobId = await createJob();
+  });
+
+  it('creates a header and one item per task, and refuses to create the same job twice', async () => {
+    const job = await store.loadJob(jobId);
+    expect(job?.header.status).toBe('RUNNING');
+    expect(job?.tasks.map((t) => t.taskId)).toEqual([0, 1, 2]);
+    expect(await store.createJob(job!.header, job!.tasks)).toBe(false);
+  });
+
+  it('applies a report that moves a task forward and answers with the accepted state', async () => {
+    const answer = await store.applyReport({ jobId, taskId: 1, done: 16_384, inside: 12_000 }, 1);
+    expect(answer).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
+    const task = (await store.loadJob(jobId))!.tasks[1]!;
+    expect([task.done, task.inside]).toEqual([16_384, 12_000]);
+  });
+
+  it('acknowledges a duplicate report and changes nothing', async () => {
+    await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 25_000 }, 1);
+    const answer = await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 25_000 }, 2);
+    expect(answer).toEqual({ cancelled: false, done: 32_768, inside: 25_000 });
+    expect((await store.loadTask(jobId, 0))!.updatedAt).toBe(1);
+  });
+
+  it('ignores a stale (out-of-order) report and answers with the newer state', async () => {
+    await store.applyReport({ jobId, taskId: 2, done: 49_152, inside: 38_000 }, 1);
+    const answer = await store.applyReport({ jobId, taskId: 2, done: 16_384, inside: 13_000 }, 2);
+    expect(answer).toEqual({ cancelled: false, done: 49_152, inside: 38_000 });
+    expect((await store.loadTask(jobId, 2))!.inside).toBe(38_000);
+  });
+
+  it('refuses a report beyond the task\'s samples', async () => {
+    await expect(store.applyReport({ jobId, taskId: 0, done: 10 * 16_384, inside: 1 }, 1)).rejects.toThrow(RangeError);
+    expect((await store.loadTask(jobId, 0))!.done).toBe(0);
+  });
+
+  it('answers an unknown job or task with a clear error and writes nothing', async () => {
+    const before = await table.scanAll();
+    await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 1, inside: 1 }, 1)).rejects.toThrow(UnknownJobError);
+    await expect(store.applyReport({ jobId, taskId: 99, done: 1, inside: 1 }, 1)).rejects.toThrow(/has no task 99/);
+    await expect(store.recordTaskFailure('no-such-job', 0, 'x', 1)).rejects.toThrow(UnknownJobError);
+    expect(await table.scanAll()).toEqual(before);
+  });
+
+  it('refuses reports after the tasks are stopped and answers "cancelled"', async () => {
+    await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
+    await store.stopTasks(jobId, [0, 1, 2]);
+    const answer = await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 24_000 }, 2);
+    expect(answer).toEqual({ cancelled: true, done: 16_384, inside: 12_000 });
+  });
+
+  it('lets exactly one caller claim each invocation of a task', async () => {
+    const claims = await Promise.all([1, 2, 3, 4].map(() => store.claimInvocation(jobId, 0, 0, 1)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await store.claimInvocation(jobId, 0, 1, 2)).toBe(true);
+    expect((await store.loadTask(jobId, 0))!.invocations).toBe(2);
+  });
+
+  it('records a failure only for an unfinished task', async () => {
+    await store.applyReport({ jobId, taskId: 1, done: 65_536, inside: 50_000 }, 1);
+    await store.recordTaskFailure(jobId, 1, 'late failure', 2);
+    await store.recordTaskFailure(jobId, 2, 'boom', 2);
+    const tasks = (await store.loadJob(jobId))!.tasks;
+    expect(tasks[1]!.failure).toBeUndefined();
+    expect(tasks[2]!.failure).toBe('boom');
+  });
+
+  it('finishes a job once and keeps the first outcome', async () => {
+    expect(await store.finishJob(jobId, { status: 'SUCCEEDED', done: 5, inside: 4 }, 1)).toBe(true);
+    expect(await store.finishJob(jobId, { status: 'FAILED', done: 0, inside: 0, reason: 'x' }, 2)).toBe(false);
+    expect(await store.requestCancel(jobId, 3)).toBe(false);
+    const { header } = (await store.loadJob(jobId))!;
+    expect([header.status, header.done, header.inside, header.finishedAt]).toEqual(['SUCCEEDED', 5, 4, 1]);
+  });
+
+  it('reads a job of 1000 tasks in one paginated consistent query', async () => {
+    const big = await createJob(1000);
+    const job = await store.loadJob(big);
+    expect(job?.tasks).toHaveLength(1000);
+  });
+});
+
+describe('report ordering (property)', () => {
+  it('any permutation of a task\'s reports, with duplicates, leaves exactly its furthest report', async () => {
+    const BLOCK = 16_384;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 12 }),
+        async (blocksDone) => {
+          const jobId = await createJob(1);
+          // Report k always carries the same inside count for the same progress, as a real sampler's would.
+          const reports = blocksDone.map((b) => ({ jobId, taskId: 0, done: b * BLOCK, inside: b * 12_345 }));
+          await Promise.all(reports.map((r, i) => store.applyReport(r, i)));
+          const furthest = Math.max(...blocksDone);
+          const task = (await store.loadTask(jobId, 0))!;
+          expect([task.done, task.inside]).toEqual([furthest * BLOCK, furthest * 12_345]);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
