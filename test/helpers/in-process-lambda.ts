@@ -1,0 +1,109 @@
+import { InvokeCommand, LambdaClient, type InvokeCommandInput } from '@aws-sdk/client-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { TEST_CREDENTIALS, type TestTable } from './dynalite.js';
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+export interface InProcessStack {
+  /** Sends an API Gateway proxy event to the orchestrator, as the REST API would. */
+  api(method: string, resource: string, options?: { body?: string; id?: string; headers?: Record<string, string> }): Promise<APIGatewayProxyResult & { json: any }>;
+  /** Resolves when every queued async invocation (and what it started) has finished. */
+  settle(): Promise<void>;
+  /** Async events seen per function name. */
+  asyncEvents: Record<string, unknown[]>;
+  /** Async events for which this answers true are accepted (202) but never run, as when Lambda loses them. */
+  dropAsync: (functionName: string, payload: any) => boolean;
+  restore(): void;
+}
+
+const FUNCTIONS = { orchestrator: 'orchestrator', sampler: 'sampler', progress: 'progress' } as const;
+
+function context(functionName: string): Context {
+  return {
+    functionName,
+    awsRequestId: crypto.randomUUID(),
+    getRemainingTimeInMillis: () => 900_000,
+  } as unknown as Context;
+}
+
+/**
+ * The three real handlers in one process against a real dynalite table, with Lambda's Invoke API
+ * stood in for at the SDK edge: Event invocations are queued and run, RequestResponse invocations
+ * call the handler and return its result or its error as Lambda would.
+ */
+export async function startInProcessStack(table: TestTable, env: Record<string, string> = {}): Promise<InProcessStack> {
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: table.endpoint,
+    AWS_LAMBDA_FUNCTION_NAME: FUNCTIONS.orchestrator,
+    TABLE_NAME: table.tableName,
+    SAMPLER_FUNCTION_NAME: FUNCTIONS.sampler,
+    PROGRESS_FUNCTION_NAME: FUNCTIONS.progress,
+    MAX_TASKS: '1000',
+    MAX_SAMPLES: String(1e12),
+    MAX_SAMPLES_PER_TASK: String(1e10),
+    JOB_TIMEOUT_SECONDS: '60',
+    ESTIMATE_WAIT_SECONDS: '20',
+    POLL_INTERVAL_MS: '20',
+    REPORT_INTERVAL_MS: '1000',
+    ...env,
+  });
+  const handlers: Record<string, Handler> = {
+    [FUNCTIONS.orchestrator]: (await import('../../functions/orchestrator/handler.js')).handler as Handler,
+    [FUNCTIONS.sampler]: (await import('../../functions/sampler/handler.js')).handler as Handler,
+    [FUNCTIONS.progress]: (await import('../../functions/progress/handler.js')).handler as Handler,
+  };
+  const pending = new Set<Promise<unknown>>();
+  const asyncEvents: Record<string, unknown[]> = {};
+  const lambda = mockClient(LambdaClient);
+  lambda.on(InvokeCommand).callsFake(async (input: InvokeCommandInput) => {
+    const name = input.FunctionName!;
+    const handler = handlers[name];
+    if (!handler) throw Object.assign(new Error(`Function not found: ${name}`), { name: 'ResourceNotFoundException' });
+    const payload = JSON.parse(Buffer.from(input.Payload as Uint8Array).toString('utf8'));
+    if (input.InvocationType === 'Event') {
+      (asyncEvents[name] ??= []).push(payload);
+      if (stack.dropAsync(name, payload)) return { StatusCode: 202 };
+      const run = new Promise((resolve) => setImmediate(resolve)).then(() => handler(payload, context(name)));
+      const tracked = run.catch((error) => console.error(`async ${name} failed`, error)).finally(() => pending.delete(tracked));
+      pending.add(tracked);
+      return { StatusCode: 202 };
+    }
+    try {
+      const result = await handler(payload, context(name));
+      return { StatusCode: 200, Payload: Buffer.from(JSON.stringify(result ?? null)) };
+    } catch (error) {
+      const err = error as Error;
+      const body = { errorType: err.name, errorMessage: err.message, trace: [] };
+      return { StatusCode: 200, FunctionError: 'Unhandled', Payload: Buffer.from(JSON.stringify(body)) };
+    }
+  });
+
+  const stack: InProcessStack = {
+    asyncEvents,
+    dropAsync: () => false,
+    async api(method, resource, options = {}) {
+      const path = resource.replace('{id}', options.id ?? '');
+      const event = {
+        httpMethod: method,
+        resource,
+        path,
+        headers: options.headers ?? {},
+        pathParameters: options.id === undefined ? null : { id: options.id },
+        body: options.body ?? null,
+        isBase64Encoded: false,
+        requestContext: { path: `/prod${path}`, stage: 'prod' },
+      } as unknown as APIGatewayProxyEvent;
+      const result = (await handlers[FUNCTIONS.orchestrator]!(event, context(FUNCTIONS.orchestrator))) as APIGatewayProxyResult;
+      return { ...result, json: JSON.parse(result.body) };
+    },
+    async settle() {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+    restore: () => lambda.restore(),
+  };
+  return stack;
+}

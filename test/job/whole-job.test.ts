@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestTable, type TestTable } from '../helpers/dynalite.js';
+import { startInProcessStack, type InProcessStack } from '../helpers/in-process-lambda.js';
+
+let table: TestTable;
+let stack: InProcessStack;
+
+beforeAll(async () => {
+  table = await startTestTable();
+  stack = await startInProcessStack(table);
+});
+afterAll(async () => {
+  stack.restore();
+  await table.stop();
+});
+
+async function runJob(body: object) {
+  const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify(body) });
+  expect(submitted.statusCode).toBe(202);
+  await stack.settle();
+  const result = await stack.api('GET', '/jobs/{id}', { id: submitted.json.jobId });
+  expect(result.statusCode).toBe(200);
+  return { submitted: submitted.json, result: result.json };
+}
+
+describe('a whole job, in process, against dynalite', () => {
+  it('10 tasks estimate π within 5 standard errors, with the header finalized', async () => {
+    const { submitted, result } = await runJob({ samples: 2_000_000, tasks: 10 });
+    expect(submitted.location).toBe(`/prod/jobs/${submitted.jobId}`);
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.done).toBe(2_000_000);
+    expect(result.progress).toBe(1);
+    expect(result.taskProgress).toHaveLength(10);
+    expect(result.taskProgress.every((t: { progress: number }) => t.progress === 1)).toBe(true);
+    const { pi, standardError, ci95 } = result.estimate;
+    expect(Math.abs(pi - Math.PI)).toBeLessThan(5 * standardError);
+    expect(ci95[0]).toBeLessThan(pi);
+    expect(ci95[1]).toBeGreaterThan(pi);
+    const header = (await table.scanAll()).find((i) => i.pk === `JOB#${submitted.jobId}` && i.sk === 'JOB')!;
+    expect(header.status).toBe('SUCCEEDED');
+    expect(header.inside).toBe(result.inside);
+    expect(header.finishedAt).toBeTypeOf('number');
+  });
+
+  it('gives the same inside count for the same seed every time', async () => {
+    const a = await runJob({ samples: 500_000, tasks: 4, seed: 42 });
+    const b = await runJob({ samples: 500_000, tasks: 4, seed: 42 });
+    expect(a.submitted.jobId).not.toBe(b.submitted.jobId);
+    expect(a.result.inside).toBe(b.result.inside);
+    expect(a.result.seed).toBe(42);
+  });
+
+  it('gives the same count for 1, 7 and 10 tasks with the same seed and samples', async () => {
+    const counts = [];
+    for (const tasks of [1, 7, 10]) counts.push((await runJob({ samples: 1_000_003, tasks, seed: 7 })).result.inside);
+    expect(new Set(counts).size).toBe(1);
+  });
+
+  it('answers POST /estimate with the finished job', async () => {
+    const response = await stack.api('POST', '/estimate', { body: JSON.stringify({ samples: 300_000, tasks: 3, seed: 1 }) });
+    expect(response.statusCode).toBe(200);
+    expect(response.json.status).toBe('SUCCEEDED');
+    expect(response.json.estimate.pi).toBeCloseTo(Math.PI, 1);
+    await stack.settle();
+  });
+
+  it('cancels a job: DELETE ends it CANCELLED and later reports change nothing', async () => {
+    const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 50_000_000, tasks: 2, seed: 3 }) });
+    const cancelled = await stack.api('DELETE', '/jobs/{id}', { id: submitted.json.jobId });
+    expect(cancelled.statusCode).toBe(200);
+    expect(cancelled.json.status).toBe('CANCELLED');
+    await stack.settle();
+    const after = await stack.api('GET', '/jobs/{id}', { id: submitted.json.jobId });
+    expect(after.json.status).toBe('CANCELLED');
+    expect(after.json.done).toBe(cancelled.json.done);
+    expect(after.json.done).toBeLessThan(50_000_000);
+    const again = await stack.api('DELETE', '/jobs/{id}', { id: submitted.json.jobId });
+    expect(again.statusCode).toBe(200);
+  });
+
+  it('returns the same job for a repeated Idempotency-Key and refuses the key for another request', async () => {
+    const headers = { 'Idempotency-Key': `key-${Date.now()}` };
+    const first = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 100_000, tasks: 2 }), headers });
+    const second = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 100_000, tasks: 2 }), headers });
+    expect(second.statusCode).toBe(202);
+    expect(second.json.jobId).toBe(first.json.jobId);
+    expect(second.json.seed).toBe(first.json.seed);
+    const other = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 200_000, tasks: 2 }), headers });
+    expect(other.statusCode).toBe(422);
+    await stack.settle();
+    expect(stack.asyncEvents.orchestrator!.filter((e: any) => e.jobId === first.json.jobId)).toHaveLength(1);
+  });
+
+  it('records a sampler that Lambda gave up on, and the job ends FAILED naming the task', async () => {
+    stack.dropAsync = (name, payload) => name === 'sampler' && payload.taskId === 1;
+    const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 100_000, tasks: 2, seed: 5 }) });
+    const jobId = submitted.json.jobId;
+    // Task 0 finishes; task 1's event was lost, so the job waits on it.
+    let view = (await stack.api('GET', '/jobs/{id}', { id: jobId })).json;
+    while (view.taskProgress[0].progress < 1) view = (await stack.api('GET', '/jobs/{id}', { id: jobId })).json;
+    stack.dropAsync = () => false;
+    expect(view.status).toBe('RUNNING');
+    // What Lambda sends to the on-failure destination after the last retry.
+    const { handler } = await import('../../functions/progress/handler.js');
+    await handler({
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: { requestId: 'r', functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:sampler:$LATEST', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+      requestPayload: { jobId, taskId: 1, seed: 5, samples: 100_000, startBlock: 3, endBlock: 7 },
+      responsePayload: { errorType: 'Error', errorMessage: 'boom' },
+    } as never);
+    await stack.settle();
+    const result = (await stack.api('GET', '/jobs/{id}', { id: jobId })).json;
+    expect(result.status).toBe('FAILED');
+    expect(result.failedTasks).toEqual([1]);
+    expect(result.reason).toMatch(/task 1: sampler gave up \(RetriesExhausted, 3 attempt\(s\)\): Error: boom/);
+    expect(result.taskProgress[0].progress).toBe(1);
+  });
+});

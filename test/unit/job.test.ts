@@ -1,0 +1,60 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { deriveOutcome, planTasks, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
+import { BLOCK_SIZE, blockCount } from '../../functions/shared/kernel/stream-rule.js';
+
+describe('planTasks', () => {
+  it('splits the blocks into contiguous ranges that cover the job exactly once', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e12 }), fc.integer({ min: 1, max: 1000 }), (samples, tasks) => {
+        fc.pre(tasks <= blockCount(samples));
+        const plan = planTasks(samples, tasks);
+        expect(plan).toHaveLength(tasks);
+        expect(plan[0]!.startBlock).toBe(0);
+        expect(plan.at(-1)!.endBlock).toBe(blockCount(samples));
+        for (let i = 1; i < plan.length; i++) expect(plan[i]!.startBlock).toBe(plan[i - 1]!.endBlock);
+        expect(plan.reduce((sum, t) => sum + t.samples, 0)).toBe(samples);
+        const sizes = plan.map((t) => t.endBlock - t.startBlock);
+        expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+        expect(Math.min(...sizes)).toBeGreaterThanOrEqual(1);
+      }),
+    );
+  });
+
+  it('gives the partial last block to the last task', () => {
+    const plan = planTasks(3 * BLOCK_SIZE + 5, 2);
+    expect(plan.map((t) => [t.startBlock, t.endBlock, t.samples])).toEqual([
+      [0, 2, 2 * BLOCK_SIZE],
+      [2, 4, BLOCK_SIZE + 5],
+    ]);
+  });
+});
+
+describe('deriveOutcome', () => {
+  const header: JobHeader = { jobId: 'j', seed: 1, samples: 20, tasks: 2, status: 'RUNNING', createdAt: 0, deadlineAt: 100, expiresAt: 0 };
+  const task = (taskId: number, done: number, extra: Partial<TaskItem> = {}): TaskItem => ({
+    jobId: 'j', taskId, startBlock: taskId, endBlock: taskId + 1, samples: 10, done, inside: done - 1, invocations: 1, expiresAt: 0, ...extra,
+  });
+
+  it('is RUNNING while samples are missing and the deadline is ahead', () => {
+    expect(deriveOutcome(header, [task(0, 10), task(1, 5)], 50).status).toBe('RUNNING');
+  });
+  it('is SUCCEEDED when every sample is in, summing the counts', () => {
+    expect(deriveOutcome(header, [task(0, 10), task(1, 10)], 50)).toEqual({ status: 'SUCCEEDED', done: 20, inside: 18 });
+  });
+  it('is FAILED naming the tasks that failed for good', () => {
+    const outcome = deriveOutcome(header, [task(0, 10), task(1, 5, { failure: 'boom' })], 50);
+    expect(outcome).toMatchObject({ status: 'FAILED', failedTasks: [1], reason: 'task 1: boom' });
+  });
+  it('is FAILED after the deadline, naming the unfinished tasks', () => {
+    const outcome = deriveOutcome(header, [task(0, 10), task(1, 5)], 100);
+    expect(outcome).toMatchObject({ status: 'FAILED', failedTasks: [1], reason: 'deadline passed with 1 unfinished task(s)' });
+  });
+  it('is CANCELLED once cancellation was requested', () => {
+    expect(deriveOutcome({ ...header, cancelRequestedAt: 10 }, [task(0, 10), task(1, 5)], 50).status).toBe('CANCELLED');
+  });
+  it('keeps a finished header\'s outcome whatever the tasks say', () => {
+    const finished: JobHeader = { ...header, status: 'FAILED', done: 5, inside: 4, reason: 'r', failedTasks: [0] };
+    expect(deriveOutcome(finished, [task(0, 10), task(1, 10)], 50)).toEqual({ status: 'FAILED', done: 5, inside: 4, reason: 'r', failedTasks: [0] });
+  });
+});
