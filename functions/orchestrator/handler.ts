@@ -23,6 +23,8 @@ const deps: ApiDeps = {
   jobTimeoutMs: getIntFromEnv('JOB_TIMEOUT_SECONDS') * 1000,
   ttlSeconds: getIntFromEnv('JOB_TTL_DAYS', 7) * 86_400,
   pollIntervalMs: getIntFromEnv('POLL_INTERVAL_MS', 1000),
+  taskRestarts: getIntFromEnv('TASK_RESTARTS', 2),
+  stallMs: getIntFromEnv('STALL_SECONDS', 60) * 1000,
   estimateWaitMs: getIntFromEnv('ESTIMATE_WAIT_SECONDS') * 1000,
   limits: {
     maxTasks: getIntFromEnv('MAX_TASKS'),

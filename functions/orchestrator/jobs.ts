@@ -5,6 +5,7 @@ import {
   isFinal,
   planTasks,
   samplerEvent,
+  tasksToRestart,
   viewJob,
   type JobHeader,
   type JobRequest,
@@ -26,6 +27,9 @@ export interface JobDeps {
   jobTimeoutMs: number;
   ttlSeconds: number;
   pollIntervalMs: number;
+  /** How often a task may be started again after it failed or went silent. */
+  taskRestarts: number;
+  stallMs: number;
 }
 
 export interface SubmitResult {
@@ -66,6 +70,7 @@ export async function submitJob(request: JobRequest, idempotencyKey: string | un
     createdAt: now,
     deadlineAt: now + deps.jobTimeoutMs,
     expiresAt,
+    maxInvocations: 1 + deps.taskRestarts,
     ...(idempotencyKey !== undefined && { idempotencyKey }),
   };
   const tasks: TaskItem[] = planTasks(request.samples, request.tasks).map((plan) => ({
@@ -128,11 +133,13 @@ export async function cancelJob(jobId: string, deps: JobDeps): Promise<JobView> 
   return settleJob(jobId, deps);
 }
 
-/** Starts every task that has not been started yet; the claim makes a duplicated run harmless. */
+/**
+ * Starts each task's next invocation. The claim (a conditional write on the invocation count) makes a
+ * duplicated run harmless: each invocation number is started once.
+ */
 async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): Promise<void> {
-  const unstarted = tasks.filter((t) => t.invocations === 0 && t.cancelled !== true);
-  await forEachLimited(unstarted, FAN_OUT_CONCURRENCY, async (task) => {
-    if (!(await deps.store.claimInvocation(header.jobId, task.taskId, 0, deps.now()))) return;
+  await forEachLimited(tasks, FAN_OUT_CONCURRENCY, async (task) => {
+    if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now()))) return;
     try {
       await deps.startSampler(samplerEvent(header, task));
     } catch (error) {
@@ -143,17 +150,20 @@ async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: J
 }
 
 /**
- * The job's run: fan out, then poll until the job ends. Before the orchestrator's own timeout it hands
- * over to a fresh run, so a job may outlive one Lambda invocation.
+ * The job's run: fan out, then poll until the job ends, restarting tasks that failed or went silent
+ * (safe: runs are deterministic and reports idempotent). Before the orchestrator's own timeout it
+ * hands over to a fresh run, so a job may outlive one Lambda invocation.
  */
 export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {
   const job = await deps.store.loadJob(jobId);
   if (!job) throw new UnknownJobError(jobId);
   if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
-  await startTasks(job.header, job.tasks, deps);
+  await startTasks(job.header, job.tasks.filter((t) => t.invocations === 0 && t.cancelled !== true), deps);
   for (;;) {
     const view = await settleJob(jobId, deps);
     if (isFinal(view.status)) return view;
+    const current = await deps.store.loadJob(jobId);
+    if (current) await startTasks(current.header, tasksToRestart(current.header, current.tasks, deps.now(), deps.stallMs), deps);
     if (remainingMs() < 2 * deps.pollIntervalMs + 5_000) {
       await deps.startRun(jobId);
       return view;

@@ -24,6 +24,8 @@ export interface JobHeader {
   createdAt: number; // epoch ms
   deadlineAt: number; // epoch ms
   expiresAt: number; // epoch s (TTL)
+  /** Invocations a task may have (the first plus restarts) before its failure fails the job. */
+  maxInvocations: number;
   idempotencyKey?: string;
   cancelRequestedAt?: number;
   finishedAt?: number;
@@ -152,7 +154,7 @@ export function deriveOutcome(header: JobHeader, tasks: readonly TaskItem[], now
     return { status: 'CANCELLED', done, inside, reason: 'cancelled by request' };
   }
   if (tasks.length === header.tasks && done === header.samples) return { status: 'SUCCEEDED', done, inside };
-  const failed = tasks.filter((t) => t.failure !== undefined && t.done < t.samples);
+  const failed = tasks.filter((t) => t.failure !== undefined && t.done < t.samples && t.invocations >= header.maxInvocations);
   if (failed.length > 0) {
     return {
       status: 'FAILED',
@@ -173,6 +175,19 @@ export function deriveOutcome(header: JobHeader, tasks: readonly TaskItem[], now
     };
   }
   return { status: 'RUNNING', done, inside };
+}
+
+/**
+ * Tasks the run should start again: unfinished, not stopped, with invocations to spare, and either
+ * recorded as failed or silent for longer than `stallMs` (a sampler reports every second or so while
+ * it runs, so silence means its event was lost or its run died without Lambda retrying it).
+ */
+export function tasksToRestart(header: JobHeader, tasks: readonly TaskItem[], now: number, stallMs: number): TaskItem[] {
+  return tasks.filter((t) => {
+    if (t.done >= t.samples || t.cancelled === true || t.invocations === 0 || t.invocations >= header.maxInvocations) return false;
+    const lastSign = Math.max(t.lastInvokedAt ?? 0, t.updatedAt ?? 0);
+    return t.failure !== undefined || now - lastSign > stallMs;
+  });
 }
 
 export function isFinal(status: JobStatus): boolean {

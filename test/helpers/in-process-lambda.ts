@@ -12,12 +12,34 @@ export interface InProcessStack {
   settle(): Promise<void>;
   /** Async events seen per function name. */
   asyncEvents: Record<string, unknown[]>;
-  /** Async events for which this answers true are accepted (202) but never run, as when Lambda loses them. */
-  dropAsync: (functionName: string, payload: any) => boolean;
+  /**
+   * Decides the fate of an async event: 'drop' accepts it (202) and never runs it, as when Lambda loses
+   * it; 'fail' sends the on-failure destination the record Lambda sends when retries are exhausted.
+   */
+  asyncFault: (functionName: string, payload: any) => 'drop' | 'fail' | undefined;
   restore(): void;
 }
 
 const FUNCTIONS = { orchestrator: 'orchestrator', sampler: 'sampler', progress: 'progress' } as const;
+
+/** The stack's on-failure destinations (EventInvokeConfig): a sampler that fails for good is reported to progress. */
+const ON_FAILURE: Record<string, string> = { [FUNCTIONS.sampler]: FUNCTIONS.progress };
+
+function destinationRecord(functionName: string, payload: unknown) {
+  return {
+    version: '1.0',
+    timestamp: new Date().toISOString(),
+    requestContext: {
+      requestId: crypto.randomUUID(),
+      functionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}:$LATEST`,
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 3,
+    },
+    requestPayload: payload,
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    responsePayload: { errorType: 'Error', errorMessage: 'injected failure', trace: [] },
+  };
+}
 
 function context(functionName: string): Context {
   return {
@@ -66,7 +88,19 @@ export async function startInProcessStack(table: TestTable, env: Record<string, 
     const payload = JSON.parse(Buffer.from(input.Payload as Uint8Array).toString('utf8'));
     if (input.InvocationType === 'Event') {
       (asyncEvents[name] ??= []).push(payload);
-      if (stack.dropAsync(name, payload)) return { StatusCode: 202 };
+      const fault = stack.asyncFault(name, payload);
+      if (fault === 'drop') return { StatusCode: 202 };
+      if (fault === 'fail') {
+        const destination = ON_FAILURE[name];
+        if (destination) {
+          const record = destinationRecord(name, payload);
+          const tracked = handlers[destination]!(record, context(destination))
+            .catch((error) => console.error(`destination ${destination} failed`, error))
+            .finally(() => pending.delete(tracked));
+          pending.add(tracked);
+        }
+        return { StatusCode: 202 };
+      }
       const run = new Promise((resolve) => setImmediate(resolve)).then(() => handler(payload, context(name)));
       const tracked = run.catch((error) => console.error(`async ${name} failed`, error)).finally(() => pending.delete(tracked));
       pending.add(tracked);
@@ -84,7 +118,7 @@ export async function startInProcessStack(table: TestTable, env: Record<string, 
 
   const stack: InProcessStack = {
     asyncEvents,
-    dropAsync: () => false,
+    asyncFault: () => undefined,
     async api(method, resource, options = {}) {
       const path = resource.replace('{id}', options.id ?? '');
       const event = {

@@ -7,7 +7,7 @@ let stack: InProcessStack;
 
 beforeAll(async () => {
   table = await startTestTable();
-  stack = await startInProcessStack(table);
+  stack = await startInProcessStack(table, { STALL_SECONDS: '1' });
 });
 afterAll(async () => {
   stack.restore();
@@ -91,29 +91,36 @@ describe('a whole job, in process, against dynalite', () => {
     expect(stack.asyncEvents.orchestrator!.filter((e: any) => e.jobId === first.json.jobId)).toHaveLength(1);
   });
 
-  it('records a sampler that Lambda gave up on, and the job ends FAILED naming the task', async () => {
-    stack.dropAsync = (name, payload) => name === 'sampler' && payload.taskId === 1;
-    const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 100_000, tasks: 2, seed: 5 }) });
-    const jobId = submitted.json.jobId;
-    // Task 0 finishes; task 1's event was lost, so the job waits on it.
-    let view = (await stack.api('GET', '/jobs/{id}', { id: jobId })).json;
-    while (view.taskProgress[0].progress < 1) view = (await stack.api('GET', '/jobs/{id}', { id: jobId })).json;
-    stack.dropAsync = () => false;
-    expect(view.status).toBe('RUNNING');
-    // What Lambda sends to the on-failure destination after the last retry.
-    const { handler } = await import('../../functions/progress/handler.js');
-    await handler({
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      requestContext: { requestId: 'r', functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:sampler:$LATEST', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
-      requestPayload: { jobId, taskId: 1, seed: 5, samples: 100_000, startBlock: 3, endBlock: 7 },
-      responsePayload: { errorType: 'Error', errorMessage: 'boom' },
-    } as never);
-    await stack.settle();
-    const result = (await stack.api('GET', '/jobs/{id}', { id: jobId })).json;
+  it('restarts a task whose sampler Lambda gave up on, and the count is exactly the fault-free one', async () => {
+    const clean = await runJob({ samples: 400_000, tasks: 3, seed: 5 });
+    let failures = 0;
+    stack.asyncFault = (name, payload) => (name === 'sampler' && payload.taskId === 1 && failures++ === 0 ? 'fail' : undefined);
+    const faulty = await runJob({ samples: 400_000, tasks: 3, seed: 5 });
+    stack.asyncFault = () => undefined;
+    expect(failures).toBe(2);
+    expect(faulty.result.status).toBe('SUCCEEDED');
+    expect(faulty.result.inside).toBe(clean.result.inside);
+  });
+
+  it('restarts a task whose event was lost once it goes silent', async () => {
+    const clean = await runJob({ samples: 400_000, tasks: 3, seed: 6 });
+    let drops = 0;
+    stack.asyncFault = (name, payload) => (name === 'sampler' && payload.taskId === 2 && drops++ === 0 ? 'drop' : undefined);
+    const faulty = await runJob({ samples: 400_000, tasks: 3, seed: 6 });
+    stack.asyncFault = () => undefined;
+    expect(drops).toBe(2);
+    expect(faulty.result.status).toBe('SUCCEEDED');
+    expect(faulty.result.inside).toBe(clean.result.inside);
+  });
+
+  it('fails the job naming the task once a task has failed on every allowed invocation', async () => {
+    stack.asyncFault = (name, payload) => (name === 'sampler' && payload.taskId === 0 ? 'fail' : undefined);
+    const { result } = await runJob({ samples: 400_000, tasks: 2, seed: 8 });
+    stack.asyncFault = () => undefined;
     expect(result.status).toBe('FAILED');
-    expect(result.failedTasks).toEqual([1]);
-    expect(result.reason).toMatch(/task 1: sampler gave up \(RetriesExhausted, 3 attempt\(s\)\): Error: boom/);
-    expect(result.taskProgress[0].progress).toBe(1);
+    expect(result.failedTasks).toEqual([0]);
+    expect(result.reason).toMatch(/^task 0: sampler gave up \(RetriesExhausted, 3 attempt\(s\)\): Error: injected failure$/);
+    expect(stack.asyncEvents.sampler!.filter((e: any) => e.taskId === 0 && e.seed === 8)).toHaveLength(3);
+    expect(result.taskProgress[1].progress).toBe(1);
   });
 });

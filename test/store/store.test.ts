@@ -20,7 +20,7 @@ async function createJob(tasks = 3): Promise<string> {
   const jobId = `00000000-0000-4000-8000-${String(++jobCounter).padStart(12, '0')}`;
   const samples = tasks * 4 * 16_384;
   const header: JobHeader = {
-    jobId, seed: 1, samples, tasks, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9,
+    jobId, seed: 1, samples, tasks, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3,
   };
   const items: TaskItem[] = planTasks(samples, tasks).map((p) => ({ ...p, jobId, done: 0, inside: 0, invocations: 0, expiresAt: 2e9 }));
   expect(await store.createJob(header, items)).toBe(true);

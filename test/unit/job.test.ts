@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deriveOutcome, planTasks, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
+import { deriveOutcome, planTasks, tasksToRestart, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
 import { BLOCK_SIZE, blockCount } from '../../functions/shared/kernel/stream-rule.js';
 
 describe('planTasks', () => {
@@ -31,7 +31,7 @@ describe('planTasks', () => {
 });
 
 describe('deriveOutcome', () => {
-  const header: JobHeader = { jobId: 'j', seed: 1, samples: 20, tasks: 2, status: 'RUNNING', createdAt: 0, deadlineAt: 100, expiresAt: 0 };
+  const header: JobHeader = { jobId: 'j', seed: 1, samples: 20, tasks: 2, status: 'RUNNING', createdAt: 0, deadlineAt: 100, expiresAt: 0, maxInvocations: 3 };
   const task = (taskId: number, done: number, extra: Partial<TaskItem> = {}): TaskItem => ({
     jobId: 'j', taskId, startBlock: taskId, endBlock: taskId + 1, samples: 10, done, inside: done - 1, invocations: 1, expiresAt: 0, ...extra,
   });
@@ -42,8 +42,11 @@ describe('deriveOutcome', () => {
   it('is SUCCEEDED when every sample is in, summing the counts', () => {
     expect(deriveOutcome(header, [task(0, 10), task(1, 10)], 50)).toEqual({ status: 'SUCCEEDED', done: 20, inside: 18 });
   });
+  it('is still RUNNING when a failed task has restarts left', () => {
+    expect(deriveOutcome(header, [task(0, 10), task(1, 5, { failure: 'boom', invocations: 2 })], 50).status).toBe('RUNNING');
+  });
   it('is FAILED naming the tasks that failed for good', () => {
-    const outcome = deriveOutcome(header, [task(0, 10), task(1, 5, { failure: 'boom' })], 50);
+    const outcome = deriveOutcome(header, [task(0, 10), task(1, 5, { failure: 'boom', invocations: 3 })], 50);
     expect(outcome).toMatchObject({ status: 'FAILED', failedTasks: [1], reason: 'task 1: boom' });
   });
   it('is FAILED after the deadline, naming the unfinished tasks', () => {
@@ -56,5 +59,25 @@ describe('deriveOutcome', () => {
   it('keeps a finished header\'s outcome whatever the tasks say', () => {
     const finished: JobHeader = { ...header, status: 'FAILED', done: 5, inside: 4, reason: 'r', failedTasks: [0] };
     expect(deriveOutcome(finished, [task(0, 10), task(1, 10)], 50)).toEqual({ status: 'FAILED', done: 5, inside: 4, reason: 'r', failedTasks: [0] });
+  });
+});
+
+describe('tasksToRestart', () => {
+  const header: JobHeader = { jobId: 'j', seed: 1, samples: 40, tasks: 4, status: 'RUNNING', createdAt: 0, deadlineAt: 1e6, expiresAt: 0, maxInvocations: 3 };
+  const task = (taskId: number, extra: Partial<TaskItem>): TaskItem => ({
+    jobId: 'j', taskId, startBlock: taskId, endBlock: taskId + 1, samples: 10, done: 0, inside: 0, invocations: 1, lastInvokedAt: 0, expiresAt: 0, ...extra,
+  });
+
+  it('restarts failed and silent tasks that have invocations to spare, and nothing else', () => {
+    const tasks = [
+      task(0, { failure: 'boom', lastInvokedAt: 990 }), // failed: restart now
+      task(1, { updatedAt: 100 }), // silent since 100: stalled
+      task(2, { updatedAt: 950 }), // reported recently
+      task(3, { failure: 'boom', invocations: 3 }), // out of invocations
+      task(4, { done: 10, updatedAt: 0 }), // finished
+      task(5, { cancelled: true }), // stopped
+      task(6, { invocations: 0 }), // not started yet: the fan-out's job
+    ];
+    expect(tasksToRestart(header, tasks, 1000, 500).map((t) => t.taskId)).toEqual([0, 1]);
   });
 });
