@@ -9,6 +9,7 @@ export interface TaskDeps {
   reportIntervalMs: number;
   /** Time left before the sampler is killed; it reports and hands over to a retry before that. */
   remainingMs(): number;
+  sleep?(ms: number): Promise<void>;
 }
 
 export interface TaskResult {
@@ -31,6 +32,24 @@ export class OutOfTimeError extends Error {
   }
 }
 
+const REPORT_ATTEMPTS = 3;
+
+/**
+ * The first and last reports must land: retry them briefly (a throttled table or a throttled progress
+ * function), then fail the run so Lambda retries it, and the retry resumes from what was accepted.
+ */
+async function reportSurely(report: ProgressReport, deps: TaskDeps): Promise<ReportAnswer> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await deps.report(report);
+    } catch (error) {
+      if (attempt >= REPORT_ATTEMPTS) throw error;
+      await sleep(100 * 4 ** (attempt - 1));
+    }
+  }
+}
+
 /**
  * Samples one task's blocks. It first asks the store where the task stands (a report of nothing),
  * so a retried or duplicated run resumes from the last accepted report instead of from zero; it
@@ -42,7 +61,7 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
   const taskSamples = samplesInBlocks(startBlock, endBlock, samples);
   const result = (done: number, inside: number, cancelled: boolean): TaskResult => ({ jobId, taskId, done, inside, cancelled });
 
-  let state = await deps.report({ jobId, taskId, done: 0, inside: 0 });
+  let state = await reportSurely({ jobId, taskId, done: 0, inside: 0 }, deps);
   if (state.cancelled || state.done >= taskSamples) return result(state.done, state.inside, state.cancelled);
   if (state.done % BLOCK_SIZE !== 0) throw new RangeError(`accepted progress ${state.done} is not at a block boundary`);
 
@@ -56,13 +75,22 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
     block = chunkEnd;
     if (block === endBlock) break;
     const outOfTime = deps.remainingMs() < TIMEOUT_MARGIN_MS;
-    if (outOfTime || deps.now() - lastReport >= deps.reportIntervalMs) {
-      state = await deps.report({ jobId, taskId, done, inside });
+    if (outOfTime) {
+      await reportSurely({ jobId, taskId, done, inside }, deps);
+      throw new OutOfTimeError(done);
+    }
+    if (deps.now() - lastReport >= deps.reportIntervalMs) {
       lastReport = deps.now();
+      try {
+        state = await deps.report({ jobId, taskId, done, inside });
+      } catch (error) {
+        // A lost progress report costs nothing: the next one replaces it. Keep sampling.
+        console.warn(JSON.stringify({ message: 'progress report failed', jobId, taskId, done, error: String(error) }));
+        continue;
+      }
       if (state.cancelled) return result(state.done, state.inside, true);
-      if (outOfTime) throw new OutOfTimeError(done);
     }
   }
-  state = await deps.report({ jobId, taskId, done, inside });
+  state = await reportSurely({ jobId, taskId, done, inside }, deps);
   return result(state.done, state.inside, state.cancelled);
 }

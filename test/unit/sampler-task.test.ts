@@ -78,3 +78,35 @@ describe('runTask', () => {
     expect(retried.inside).toBe(expectedInside);
   });
 });
+
+describe('runTask under report failures', () => {
+  const flaky = (failWhen: (n: number) => boolean) => {
+    const store = memoryStore();
+    let calls = 0;
+    const report = async (r: ProgressReport) => {
+      if (failWhen(++calls)) throw new Error('ThrottlingException');
+      return store.report(r);
+    };
+    return { store, report };
+  };
+  const noSleep = { sleep: async () => {} };
+
+  it('keeps sampling when an intermediate report fails', async () => {
+    const { store, report } = flaky((n) => n === 2);
+    const result = await runTask(event, deps(report, noSleep));
+    expect(result).toMatchObject({ done: taskSamples, inside: expectedInside });
+    expect(store.state).toMatchObject({ done: taskSamples, inside: expectedInside });
+  });
+
+  it('retries the first and the final report', async () => {
+    const { store, report } = flaky((n) => n === 1 || n === 2);
+    await runTask(event, deps(report, noSleep));
+    expect(store.state.done).toBe(taskSamples);
+  });
+
+  it('fails the run when the final report cannot land, so Lambda retries it', async () => {
+    let calls = 0;
+    const { report } = flaky(() => ++calls > 3);
+    await expect(runTask(event, deps(report, noSleep))).rejects.toThrow('ThrottlingException');
+  });
+});
