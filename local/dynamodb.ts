@@ -1,0 +1,158 @@
+// DynamoDB on 127.0.0.1: dynalite, with the template's tables, in memory or in a
+// folder, and a TTL sweeper (dynalite never expires items; DynamoDB does).
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
+import {
+  CreateTableCommand,
+  DeleteItemCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ScanCommand,
+  type AttributeValue,
+  type CreateTableCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import type { TableDef } from './stack.js';
+
+/** DynamoDB ignores TTL values more than five years in the past. */
+const TTL_IGNORE_OLDER_THAN_S = 5 * 365 * 24 * 60 * 60;
+
+export interface DynamoDbOptions {
+  tables: TableDef[];
+  /** LevelDB folder; in memory when absent. */
+  path?: string;
+  port: number;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  ttlSweepIntervalMs: number;
+  log: (line: string) => void;
+}
+
+export interface LocalDynamoDb {
+  endpoint: string;
+  /** Deletes the expired items of every table with TTL; returns how many. */
+  sweepExpired(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startDynamoDb(opts: DynamoDbOptions): Promise<LocalDynamoDb> {
+  if (opts.path) mkdirSync(opts.path, { recursive: true });
+  const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.path ? { path: opts.path } : {}) });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, '127.0.0.1', () => resolve());
+  });
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = new DynamoDBClient({ endpoint, region: opts.region, credentials: opts.credentials, maxAttempts: 1 });
+
+  const stopServer = async (): Promise<void> => {
+    client.destroy();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  };
+
+  try {
+    for (const table of opts.tables) await createTable(client, table, opts.log);
+  } catch (err) {
+    await stopServer();
+    throw err;
+  }
+
+  const ttlTables = opts.tables.filter((t) => t.ttlAttribute);
+  let sweeping: Promise<number> | undefined;
+  const sweepExpired = (): Promise<number> => {
+    sweeping ??= (async () => {
+      let deleted = 0;
+      for (const table of ttlTables) deleted += await sweepTable(client, table);
+      return deleted;
+    })().finally(() => {
+      sweeping = undefined;
+    });
+    return sweeping;
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = (): void => {
+    if (stopped || ttlTables.length === 0) return;
+    timer = setTimeout(() => {
+      sweepExpired()
+        .then((n) => {
+          if (n > 0) opts.log(`[dynamodb] TTL removed ${n} expired item(s)`);
+        })
+        .catch((err: unknown) => opts.log(`[dynamodb] TTL sweep failed: ${String(err)}`))
+        .finally(schedule);
+    }, opts.ttlSweepIntervalMs);
+  };
+  schedule();
+
+  return {
+    endpoint,
+    sweepExpired,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await sweeping?.catch(() => undefined);
+      await stopServer();
+    },
+  };
+}
+
+async function createTable(client: DynamoDBClient, table: TableDef, log: (line: string) => void): Promise<void> {
+  try {
+    await client.send(new CreateTableCommand(table.createTableInput as unknown as CreateTableCommandInput));
+    log(`[dynamodb] table ${table.name} created`);
+  } catch (err) {
+    // Kept from an earlier run (stateDir): the data stays.
+    if ((err as Error).name !== 'ResourceInUseException') throw err;
+    log(`[dynamodb] table ${table.name} kept from the state folder`);
+  }
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table.name }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function sweepTable(client: DynamoDBClient, table: TableDef): Promise<number> {
+  const keys = ((table.createTableInput.KeySchema ?? []) as { AttributeName: string }[]).map((k) => k.AttributeName);
+  const now = Math.floor(Date.now() / 1000);
+  const names: Record<string, string> = { '#ttl': table.ttlAttribute! };
+  keys.forEach((k, i) => (names[`#k${i}`] = k));
+  let deleted = 0;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: table.name,
+        FilterExpression: '#ttl < :now AND #ttl > :floor',
+        ProjectionExpression: keys.map((_, i) => `#k${i}`).join(', '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ':now': { N: String(now) }, ':floor': { N: String(now - TTL_IGNORE_OLDER_THAN_S) } },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const key of page.Items ?? []) {
+      try {
+        // Conditional, so an item whose TTL was just extended survives.
+        await client.send(
+          new DeleteItemCommand({
+            TableName: table.name,
+            Key: key,
+            ConditionExpression: '#ttl < :now',
+            ExpressionAttributeNames: { '#ttl': table.ttlAttribute! },
+            ExpressionAttributeValues: { ':now': { N: String(now) } },
+          }),
+        );
+        deleted++;
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return deleted;
+}

@@ -1,0 +1,207 @@
+// The local cloud: runs a synthesized CDK stack on 127.0.0.1 (DynamoDB, the
+// Lambda Invoke API with warm worker processes, API Gateway REST), so the
+// unmodified handlers and SDK clients work with only their endpoints changed.
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { ACCOUNT_ID, REGION, Resolver, loadTemplate } from './template.js';
+import { readStack, type FunctionDef } from './stack.js';
+import { startDynamoDb, type LocalDynamoDb } from './dynamodb.js';
+import { LambdaService, type DestinationRecord } from './lambda/service.js';
+import { readRestApis } from './apigateway/model.js';
+import { ApiGateway } from './apigateway/server.js';
+
+export type { DestinationRecord };
+
+export interface LocalCloudOptions {
+  /** e.g. `cdk.out/PiStack.template.json`; asset folders are read next to it. */
+  templatePath: string;
+  /** Keeps DynamoDB data across restarts; in memory when absent. */
+  stateDir?: string;
+  /** API Gateway port; 0 (default) picks a free one. */
+  port?: number;
+  /** Lambda Invoke API port; 0 (default) picks a free one. */
+  lambdaPort?: number;
+  /** DynamoDB port; 0 (default) picks a free one. */
+  dynamodbPort?: number;
+  /** Every log line: worker output prefixed by function and request id, platform lines, API access. */
+  log?: (line: string) => void;
+  /** First async retry delay, doubled for the second (AWS: about 1 min, then 2 min). Env LOCAL_CLOUD_RETRY_DELAY_MS, default 1000. */
+  retryDelayMs?: number;
+  /** API Gateway integration timeout. Env LOCAL_CLOUD_INTEGRATION_TIMEOUT_MS, default 29000 (or the method's TimeoutInMillis). */
+  integrationTimeoutMs?: number;
+  /** How often expired TTL items are deleted. Env LOCAL_CLOUD_TTL_SWEEP_MS, default 10000. */
+  ttlSweepIntervalMs?: number;
+  /** Worker cap of functions without reserved concurrency. Env LOCAL_CLOUD_DEFAULT_CONCURRENCY, default 10. */
+  defaultConcurrency?: number;
+}
+
+export interface LocalCloud {
+  /** Stage base URL, e.g. `http://127.0.0.1:PORT/prod/` (empty when the stack has no REST API). */
+  apiUrl: string;
+  lambdaEndpoint: string;
+  dynamodbEndpoint: string;
+  /** The only credentials IAM-authorized API methods accept; any work for Lambda and DynamoDB. */
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  region: 'us-east-1';
+  /** logical id → table name */
+  tableNames: Record<string, string>;
+  /** logical id → local function name (the logical id) */
+  functionNames: Record<string, string>;
+  /** Template features not emulated (logged at start too). */
+  warnings: string[];
+  /** Messages an SQS queue received (on-failure records, dead letters), by the queue's logical id or name. */
+  deadLetters(queue: string): unknown[];
+  /** Process ids of the live worker processes. */
+  workerPids(): number[];
+  /** Async events queued or waiting for a retry. */
+  pendingEvents(): number;
+  /** Runs the TTL sweep now; returns the number of items deleted. */
+  sweepExpiredItems(): Promise<number>;
+  /** Ends every worker process and server. */
+  stop(): Promise<void>;
+}
+
+/** Dummy credentials: the local cloud never sees real ones. */
+export const LOCAL_CREDENTIALS = {
+  accessKeyId: 'AKIALOCALCLOUD000000',
+  secretAccessKey: 'local-cloud-secret-access-key-not-a-secret',
+} as const;
+const LOCAL_SESSION_TOKEN = 'local-cloud-session-token';
+
+function numberOption(value: number | undefined, envName: string, fallback: number): number {
+  if (value !== undefined) return value;
+  const env = process.env[envName];
+  return env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : fallback;
+}
+
+function listen(handler: RequestListener, port: number): Promise<Server> {
+  const server = createServer(handler);
+  server.keepAliveTimeout = 5_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function endpointOf(server: Server): string {
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** The environment a worker process sees: the template's variables plus what Lambda sets. */
+function workerEnv(def: FunctionDef, endpoints: { lambda: string; dynamodb: string }): Record<string, string> {
+  const day = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
+  return {
+    ...def.environment,
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    LANG: 'en_US.UTF-8',
+    TZ: 'UTC',
+    LAMBDA_TASK_ROOT: def.codeDir,
+    _HANDLER: def.handler,
+    AWS_EXECUTION_ENV: `AWS_Lambda_${def.runtime}`,
+    AWS_LAMBDA_FUNCTION_NAME: def.name,
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(def.memoryMb),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${def.name}`,
+    AWS_LAMBDA_LOG_STREAM_NAME: `${day}/[$LATEST]${randomBytes(16).toString('hex')}`,
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    AWS_REGION: REGION,
+    AWS_DEFAULT_REGION: REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_SESSION_TOKEN: LOCAL_SESSION_TOKEN,
+    AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1',
+    // The only local difference a handler sees: where the services are.
+    AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+  };
+}
+
+export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalCloud> {
+  const log = opts.log ?? (() => undefined);
+  const template = loadTemplate(opts.templatePath);
+  const resolver = new Resolver(template, opts.templatePath);
+  const stack = readStack(resolver, opts.templatePath);
+  const apis = readRestApis(resolver);
+  const warnings = [...stack.warnings, ...apis.flatMap((a) => a.warnings)];
+  if (apis.length > 1) warnings.push(`several REST APIs; serving ${apis[0]!.logicalId} only`);
+  for (const w of warnings) log(`[local] warning: ${w}`);
+
+  const cleanup: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) await step().catch((err: unknown) => log(`[local] stop: ${String(err)}`));
+  };
+
+  try {
+    const dynamo: LocalDynamoDb = await startDynamoDb({
+      tables: stack.tables,
+      ...(opts.stateDir ? { path: join(opts.stateDir, 'dynamodb') } : {}),
+      port: opts.dynamodbPort ?? 0,
+      region: REGION,
+      credentials: { ...LOCAL_CREDENTIALS },
+      ttlSweepIntervalMs: numberOption(opts.ttlSweepIntervalMs, 'LOCAL_CLOUD_TTL_SWEEP_MS', 10_000),
+      log,
+    });
+    cleanup.push(() => dynamo.stop());
+
+    let lambda: LambdaService | undefined;
+    const lambdaServer = await listen((req, res) => lambda!.handle(req, res), opts.lambdaPort ?? 0);
+    cleanup.push(() => close(lambdaServer));
+    const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: dynamo.endpoint };
+    lambda = new LambdaService(stack.functions, stack.queues, (def) => workerEnv(def, endpoints), {
+      log,
+      retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', 1_000),
+      defaultConcurrency: numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', 10),
+    });
+    const service = lambda;
+    // Workers go first so no invocation outlives the servers it talks to.
+    cleanup.push(() => service.stop());
+
+    let apiUrl = '';
+    const api = apis[0];
+    if (api) {
+      const integrationTimeout = opts.integrationTimeoutMs ?? (process.env.LOCAL_CLOUD_INTEGRATION_TIMEOUT_MS ? Number(process.env.LOCAL_CLOUD_INTEGRATION_TIMEOUT_MS) : undefined);
+      const gateway = new ApiGateway({
+        api,
+        lambda: service,
+        credentials: { ...LOCAL_CREDENTIALS },
+        region: REGION,
+        accountId: ACCOUNT_ID,
+        ...(integrationTimeout !== undefined ? { integrationTimeoutMs: integrationTimeout } : {}),
+        log,
+      });
+      const apiServer = await listen(gateway.handle, opts.port ?? 0);
+      cleanup.splice(cleanup.length - 1, 0, () => close(apiServer));
+      apiUrl = `${endpointOf(apiServer)}/${api.stageName}/`;
+    }
+
+    const cloud: LocalCloud = {
+      apiUrl,
+      lambdaEndpoint: endpoints.lambda,
+      dynamodbEndpoint: endpoints.dynamodb,
+      credentials: { ...LOCAL_CREDENTIALS },
+      region: REGION,
+      tableNames: Object.fromEntries(stack.tables.map((t) => [t.logicalId, t.name])),
+      functionNames: Object.fromEntries(stack.functions.map((f) => [f.logicalId, f.name])),
+      warnings,
+      deadLetters: (queue) => service.deadLetters(queue),
+      workerPids: () => [...service.runtimes.values()].flatMap((rt) => rt.pids()),
+      pendingEvents: () => service.pendingEvents(),
+      sweepExpiredItems: () => dynamo.sweepExpired(),
+      stop: stopAll,
+    };
+    log(`[local] API ${apiUrl || '(none)'} · Lambda ${endpoints.lambda} · DynamoDB ${endpoints.dynamodb}`);
+    return cloud;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

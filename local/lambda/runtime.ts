@@ -1,0 +1,331 @@
+// One function's execution environments: warm worker processes, one invocation
+// at a time each, at most `capacity` running at once (the reserved concurrency,
+// or a local default cap). Timeouts kill the worker, as Lambda does.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import type { FunctionDef } from '../stack.js';
+
+const WORKER_RUNTIME = fileURLToPath(new URL('./worker-runtime.mjs', import.meta.url));
+/** Lambda gives on-demand initialisation 10 s. */
+const INIT_TIMEOUT_MS = 10_000;
+
+export interface ErrorRecord {
+  errorType: string;
+  errorMessage: string;
+  trace?: string[];
+  [key: string]: unknown;
+}
+
+export interface InvocationResult {
+  requestId: string;
+  /** false when the function failed: payload is then the error record. */
+  ok: boolean;
+  /** JSON text of the return value or of the error record. */
+  payload: string;
+  error?: ErrorRecord;
+  /** This invocation's log, CloudWatch style (START ... REPORT). */
+  log: string;
+  durationMs: number;
+}
+
+export interface InvokeRequest {
+  requestId: string;
+  /** JSON text of the event. */
+  payload: string;
+  clientContext?: unknown;
+  /** Sync callers of a function with reserved concurrency are throttled instead of waiting. */
+  throttleWhenFull: boolean;
+}
+
+export class ThrottledError extends Error {
+  override name = 'ThrottledError';
+}
+
+export class StoppedError extends Error {
+  override name = 'StoppedError';
+}
+
+type WorkerMessage =
+  | { t: 'ready'; initMs: number }
+  | { t: 'initError'; error: ErrorRecord }
+  | { t: 'log'; id?: string; level: string; text: string }
+  | { t: 'done'; id: string; ok: boolean; payload?: string; error?: ErrorRecord; rss?: number }
+  | { t: 'crash'; id?: string; error: ErrorRecord };
+
+interface Invocation {
+  requestId: string;
+  lines: string[];
+  settle: (outcome: { ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string }) => void;
+}
+
+class Worker {
+  readonly proc: ChildProcess;
+  readonly ready: Promise<number>;
+  readonly exited: Promise<void>;
+  initMs?: number;
+  initReported = false;
+  dead = false;
+  current?: Invocation;
+  exitReason?: string;
+
+  constructor(
+    def: FunctionDef,
+    env: Record<string, string>,
+    private readonly emit: (requestId: string | undefined, text: string, inv?: Invocation) => void,
+  ) {
+    const spawnedAt = performance.now();
+    this.proc = fork(WORKER_RUNTIME, [], {
+      cwd: def.codeDir,
+      env,
+      // A bare Node, whatever loaders the host process runs under (tsx, vitest).
+      execArgv: [],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    this.exited = new Promise((resolve) => {
+      this.proc.once('exit', (code, signal) => {
+        this.dead = true;
+        this.exitReason ??= signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
+        const inv = this.current;
+        inv?.settle({
+          ok: false,
+          status: 'error',
+          error: { errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${inv.requestId} Error: Runtime exited with error: ${this.exitReason}` },
+        });
+        resolve();
+      });
+    });
+    for (const stream of [this.proc.stdout, this.proc.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => this.emit(this.current?.requestId, line, this.current));
+    }
+    this.ready = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject({ errorType: 'Sandbox.Timedout', errorMessage: `INIT timed out after ${INIT_TIMEOUT_MS / 1000} seconds` }), INIT_TIMEOUT_MS);
+      this.proc.on('message', (raw) => {
+        const msg = raw as WorkerMessage;
+        switch (msg.t) {
+          case 'ready':
+            clearTimeout(timer);
+            // Like Lambda's Init Duration: runtime start plus the handler module's import.
+            this.initMs = performance.now() - spawnedAt;
+            resolve(this.initMs);
+            break;
+          case 'initError':
+            clearTimeout(timer);
+            reject(msg.error);
+            break;
+          case 'log':
+            this.emit(msg.id, `${msg.level}\t${msg.text}`, this.current);
+            break;
+          case 'done':
+            if (this.current?.requestId === msg.id) {
+              this.current.settle(msg.ok ? { ok: true, payload: msg.payload ?? 'null', rss: msg.rss } : { ok: false, error: msg.error, rss: msg.rss });
+            }
+            break;
+          case 'crash':
+            this.current?.settle({ ok: false, error: msg.error, status: 'error' });
+            break;
+        }
+      });
+      void this.exited.then(() => {
+        clearTimeout(timer);
+        reject({ errorType: 'Runtime.ExitError', errorMessage: `Runtime exited with error: ${this.exitReason}` });
+      });
+    });
+    // Rejections are read where the worker is used; keep Node from reporting them as unhandled.
+    this.ready.catch(() => undefined);
+  }
+
+  /** Marks the worker unusable at once; `exited` resolves when the process is gone. */
+  kill(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    this.dead = true;
+  }
+}
+
+export class FunctionRuntime {
+  readonly capacity: number;
+  private running = 0;
+  private readonly idle: Worker[] = [];
+  private readonly workers = new Set<Worker>();
+  private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private stopped = false;
+  /** Called whenever a slot frees up and no synchronous caller was waiting for it. */
+  onSlotFree: () => void = () => undefined;
+
+  constructor(
+    readonly def: FunctionDef,
+    private readonly env: Record<string, string>,
+    private readonly log: (line: string) => void,
+    defaultConcurrency: number,
+  ) {
+    this.capacity = def.reservedConcurrency ?? defaultConcurrency;
+  }
+
+  get busy(): number {
+    return this.running;
+  }
+
+  hasFreeSlot(): boolean {
+    return !this.stopped && this.running < this.capacity;
+  }
+
+  /** Process ids of the live workers (for tests and diagnostics). */
+  pids(): number[] {
+    return [...this.workers].filter((w) => !w.dead && w.proc.pid !== undefined).map((w) => w.proc.pid!);
+  }
+
+  async invoke(req: InvokeRequest): Promise<InvocationResult> {
+    if (this.def.problem) return this.failFast(req.requestId, 'Runtime.InvalidFunction', this.def.problem);
+    await this.acquire(req.throttleWhenFull);
+    try {
+      return await this.run(req);
+    } finally {
+      this.release();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const w of this.waiters.splice(0)) w.reject(new StoppedError('local cloud stopped'));
+    const exits = [...this.workers].map((w) => {
+      w.kill();
+      return w.exited;
+    });
+    await Promise.all(exits);
+  }
+
+  private async acquire(throttleWhenFull: boolean): Promise<void> {
+    if (this.stopped) throw new StoppedError('local cloud stopped');
+    if (this.running < this.capacity) {
+      this.running++;
+      return;
+    }
+    if (throttleWhenFull) throw new ThrottledError('Rate Exceeded.');
+    await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private release(): void {
+    const next = this.waiters.shift();
+    if (next) {
+      next.resolve(); // the slot passes straight to the waiting caller
+      return;
+    }
+    this.running--;
+    this.onSlotFree();
+  }
+
+  private emitLine(requestId: string | undefined, text: string, inv?: Invocation): void {
+    const stamp = new Date().toISOString();
+    const lines = text.split('\n');
+    inv?.lines.push(`${stamp}\t${requestId ?? 'undefined'}\t${lines.join('\n')}`);
+    for (const line of lines) this.log(`[${this.def.name}] ${requestId ?? '-'} ${line}`);
+  }
+
+  private platform(text: string, inv?: Invocation): void {
+    inv?.lines.push(text);
+    this.log(`[${this.def.name}] ${text}`);
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(this.def, this.env, (id, text, inv) => this.emitLine(id, text, inv));
+    this.workers.add(worker);
+    void worker.exited.then(() => {
+      this.workers.delete(worker);
+      const i = this.idle.indexOf(worker);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+    this.platform(`INIT_START Runtime Version: ${this.def.runtime} (local) pid ${worker.proc.pid}`);
+    return worker;
+  }
+
+  private async run(req: InvokeRequest): Promise<InvocationResult> {
+    // Prefer the most recently used warm worker, as Lambda reuses warm environments.
+    let worker = this.idle.pop();
+    while (worker?.dead) worker = this.idle.pop();
+    worker ??= this.spawn();
+    const inv: Invocation = { requestId: req.requestId, lines: [], settle: () => undefined };
+    const started = performance.now();
+    try {
+      await worker.ready;
+    } catch (err) {
+      const error = err as ErrorRecord;
+      worker.kill();
+      this.platform(`INIT_REPORT Init Duration: ${(performance.now() - started).toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${error.errorType}`, inv);
+      this.platform(`START RequestId: ${req.requestId} Version: $LATEST`, inv);
+      this.emitLine(req.requestId, `ERROR\t${JSON.stringify(error)}`, inv);
+      return this.finish(inv, started, { ok: false, error: { ...error, errorMessage: error.errorMessage } }, undefined);
+    }
+    const initMs = worker.initReported ? undefined : worker.initMs;
+    worker.initReported = true;
+    this.platform(`START RequestId: ${req.requestId} Version: $LATEST`, inv);
+    const invokeStarted = performance.now();
+
+    const timeoutMs = this.def.timeoutSeconds * 1000;
+    const outcome = await new Promise<{ ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string }>((resolve) => {
+      let done = false;
+      const settle: Invocation['settle'] = (o) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        worker!.current = undefined;
+        resolve(o);
+      };
+      inv.settle = settle;
+      worker!.current = inv;
+      const timer = setTimeout(() => {
+        worker!.kill();
+        const seconds = (timeoutMs / 1000).toFixed(2);
+        this.emitLine(req.requestId, `Task timed out after ${seconds} seconds`, inv);
+        settle({
+          ok: false,
+          status: 'timeout',
+          error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${req.requestId} Error: Task timed out after ${seconds} seconds` },
+        });
+      }, timeoutMs);
+      const deadline = Date.now() + timeoutMs;
+      worker!.proc.send({
+        t: 'invoke',
+        id: req.requestId,
+        event: req.payload,
+        deadline,
+        arn: this.def.arn,
+        clientContext: req.clientContext,
+        traceId: `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${req.requestId.replace(/-/g, '').slice(0, 24)};Sampled=0`,
+      });
+    });
+    if (outcome.status !== undefined) worker.kill();
+    if (!worker.dead && !this.stopped) this.idle.push(worker);
+    return this.finish(inv, invokeStarted, outcome, initMs);
+  }
+
+  private finish(
+    inv: Invocation,
+    started: number,
+    outcome: { ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string },
+    initMs: number | undefined,
+  ): InvocationResult {
+    const durationMs = performance.now() - started;
+    const parts = [
+      `REPORT RequestId: ${inv.requestId}`,
+      `Duration: ${durationMs.toFixed(2)} ms`,
+      `Billed Duration: ${Math.ceil(durationMs)} ms`,
+      `Memory Size: ${this.def.memoryMb} MB`,
+      `Max Memory Used: ${outcome.rss ? Math.round(outcome.rss / 2 ** 20) : 0} MB`,
+    ];
+    if (initMs !== undefined) parts.push(`Init Duration: ${initMs.toFixed(2)} ms`);
+    if (outcome.status) parts.push(`Status: ${outcome.status}`);
+    this.platform(`END RequestId: ${inv.requestId}`, inv);
+    this.platform(parts.join('\t'), inv);
+    const log = inv.lines.join('\n') + '\n';
+    if (outcome.ok) return { requestId: inv.requestId, ok: true, payload: outcome.payload ?? 'null', log, durationMs };
+    const error = outcome.error ?? { errorType: 'Runtime.Unknown', errorMessage: 'Unknown application error occurred' };
+    return { requestId: inv.requestId, ok: false, payload: JSON.stringify(error), error, log, durationMs };
+  }
+
+  private failFast(requestId: string, errorType: string, errorMessage: string): InvocationResult {
+    const error = { errorType, errorMessage };
+    this.log(`[${this.def.name}] ${requestId} ERROR ${errorMessage}`);
+    return { requestId, ok: false, payload: JSON.stringify(error), error, log: `${errorMessage}\n`, durationMs: 0 };
+  }
+}

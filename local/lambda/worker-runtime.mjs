@@ -1,0 +1,168 @@
+// Runs inside each worker process: loads one function's handler module and
+// answers invocations sent over the IPC channel, one at a time, like a Lambda
+// execution environment. Plain JavaScript so the worker starts on bare Node.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { format } from 'node:util';
+
+const taskRoot = process.env.LAMBDA_TASK_ROOT ?? process.cwd();
+const handlerSpec = process.env._HANDLER ?? 'index.handler';
+
+/** @type {string | undefined} request id of the invocation in progress */
+let current;
+
+// The parent is the only reason to exist: when it goes away, so does this worker.
+process.on('disconnect', () => process.exit(0));
+
+function send(message) {
+  if (process.connected) process.send(message);
+}
+
+// Console output is sent over IPC (not stdout) so it reaches the parent before
+// the invocation's result, which keeps the tail log complete.
+const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
+for (const [method, level] of Object.entries(levels)) {
+  console[method] = (...args) => {
+    let text = format(...args);
+    if (method === 'trace') text = `Trace: ${text}\n${new Error().stack?.split('\n').slice(2).join('\n') ?? ''}`;
+    send({ t: 'log', id: current, level, text });
+  };
+}
+
+function errorRecord(err) {
+  if (err instanceof Error) {
+    return {
+      errorType: err.name || 'Error',
+      errorMessage: err.message,
+      trace: typeof err.stack === 'string' ? err.stack.split('\n') : [],
+    };
+  }
+  return { errorType: typeof err, errorMessage: String(err), trace: [] };
+}
+
+function resolveModule(moduleName) {
+  for (const ext of ['.js', '.mjs', '.cjs']) {
+    const file = join(taskRoot, moduleName + ext);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+async function loadHandler() {
+  const dot = handlerSpec.lastIndexOf('.');
+  const moduleName = dot > 0 ? handlerSpec.slice(0, dot) : handlerSpec;
+  const exportName = dot > 0 ? handlerSpec.slice(dot + 1) : 'handler';
+  const file = resolveModule(moduleName);
+  if (!file) {
+    const err = new Error(`Error: Cannot find module '${moduleName}'`);
+    err.name = 'Runtime.ImportModuleError';
+    throw err;
+  }
+  let mod;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (cause) {
+    if (cause instanceof SyntaxError) {
+      const err = new Error(`${cause.name}: ${cause.message}`);
+      err.name = 'Runtime.UserCodeSyntaxError';
+      err.stack = cause.stack;
+      throw err;
+    }
+    throw cause;
+  }
+  const fn = mod[exportName] ?? mod.default?.[exportName];
+  if (typeof fn !== 'function') {
+    const err = new Error(`${handlerSpec} is undefined or not exported`);
+    err.name = 'Runtime.HandlerNotFound';
+    throw err;
+  }
+  return fn;
+}
+
+function makeContext(msg, finish) {
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: msg.arn,
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: msg.id,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    identity: undefined,
+    clientContext: msg.clientContext,
+    getRemainingTimeInMillis: () => Math.max(0, msg.deadline - Date.now()),
+    // Deprecated completion methods, still honoured by the Node.js runtime.
+    done: (err, result) => finish(err, result),
+    succeed: (result) => finish(null, result),
+    fail: (err) => finish(err ?? new Error('handled'), undefined),
+  };
+}
+
+function serialise(result) {
+  const text = JSON.stringify(result);
+  return text === undefined ? 'null' : text;
+}
+
+let handlerPromise;
+
+async function invoke(msg) {
+  current = msg.id;
+  process.env._X_AMZN_TRACE_ID = msg.traceId;
+  let settled = false;
+  const finish = (err, result) => {
+    if (settled) return;
+    settled = true;
+    if (err !== null && err !== undefined) {
+      send({ t: 'done', id: msg.id, ok: false, error: errorRecord(err), rss: process.memoryUsage.rss() });
+    } else {
+      try {
+        send({ t: 'done', id: msg.id, ok: true, payload: serialise(result), rss: process.memoryUsage.rss() });
+      } catch (e) {
+        send({ t: 'done', id: msg.id, ok: false, error: { ...errorRecord(e), errorType: 'Runtime.MarshalError' } });
+      }
+    }
+  };
+  try {
+    const handler = await handlerPromise;
+    const event = JSON.parse(msg.event);
+    const context = makeContext(msg, finish);
+    const callback = (err, result) => finish(err, result);
+    const out = handler(event, context, callback);
+    // Promise handlers finish when the promise settles; callback handlers when they call back.
+    if (out && typeof out.then === 'function') out.then((r) => finish(null, r), (e) => finish(e ?? new Error('rejected'), undefined));
+    else if (handler.length < 3) finish(null, out);
+  } catch (err) {
+    finish(err, undefined);
+  }
+}
+
+// An uncaught error ends the execution environment, as in Lambda: report it for
+// the invocation in progress, then exit so the parent starts a fresh worker.
+process.on('uncaughtException', (err) => {
+  send({ t: 'crash', id: current, error: errorRecord(err) });
+  process.exitCode = 1;
+  setImmediate(() => process.exit(1));
+});
+process.on('unhandledRejection', (reason) => {
+  const error = {
+    errorType: 'Runtime.UnhandledPromiseRejection',
+    errorMessage: reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason),
+    reason,
+    trace: reason instanceof Error && reason.stack ? reason.stack.split('\n') : [],
+  };
+  send({ t: 'crash', id: current, error: JSON.parse(JSON.stringify(error, (_k, v) => (v instanceof Error ? errorRecord(v) : v))) });
+  setImmediate(() => process.exit(1));
+});
+
+process.on('message', (msg) => {
+  if (msg && msg.t === 'invoke') void invoke(msg);
+});
+
+const started = performance.now();
+handlerPromise = loadHandler();
+handlerPromise.then(
+  () => send({ t: 'ready', initMs: performance.now() - started }),
+  (err) => send({ t: 'initError', error: errorRecord(err) }),
+);
