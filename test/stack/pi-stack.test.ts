@@ -1,0 +1,381 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PiStack } from '../../infra/pi-stack.js';
+import { arnOf, cdkApp, logicalId, roleStatements, type Statement } from './template-helpers.js';
+
+// One synth for the whole file: it bundles the three functions with esbuild.
+let stack: PiStack;
+let template: Template;
+let ids: { table: string; orchestrator: string; sampler: string; progress: string; queue: string; api: string };
+beforeAll(() => {
+  stack = new PiStack(cdkApp(), 'PiStack');
+  template = Template.fromStack(stack);
+  ids = {
+    table: logicalId(stack, stack.table),
+    orchestrator: logicalId(stack, stack.orchestrator),
+    sampler: logicalId(stack, stack.sampler),
+    progress: logicalId(stack, stack.progress),
+    queue: logicalId(stack, stack.progressDeadLetterQueue),
+    api: logicalId(stack, stack.api),
+  };
+});
+
+const roleOf = (fn: PiStack['orchestrator']) => logicalId(stack, fn.role!);
+const logsStatement = (logGroup: string): Statement => ({
+  Effect: 'Allow',
+  Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+  Resource: [arnOf(logGroup)],
+});
+const logGroupOf = (functionId: string): string => {
+  const fn = template.findResources('AWS::Lambda::Function')[functionId];
+  return (fn.Properties.LoggingConfig.LogGroup as { Ref: string }).Ref;
+};
+
+describe('job table', () => {
+  it('has the pk/sk string keys, on-demand billing, TTL on expiresAt, PITR and AWS-managed encryption', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      GlobalSecondaryIndexes: Match.absent(),
+    });
+  });
+
+  it('is deleted with the stack (job data is ephemeral)', () => {
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+  });
+});
+
+describe('functions', () => {
+  it('are three Node.js 22 arm64 ESM bundles with source maps, each logging to its own retained log group', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 3);
+    for (const id of [ids.orchestrator, ids.sampler, ids.progress]) {
+      const fn = template.findResources('AWS::Lambda::Function')[id];
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps' } },
+      });
+      expect(fn.Properties.TracingConfig).toBeUndefined();
+      const logGroup = template.findResources('AWS::Logs::LogGroup')[logGroupOf(id)];
+      expect(logGroup.Properties.RetentionInDays).toBe(30);
+    }
+  });
+
+  it('orchestrator: 512 MB, 900 s, the table, the sampler and the limits in its environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 512,
+      Timeout: 900,
+      ReservedConcurrentExecutions: Match.absent(),
+      Environment: {
+        Variables: Match.exact({
+          TABLE_NAME: { Ref: ids.table },
+          SAMPLER_FUNCTION_NAME: { Ref: ids.sampler },
+          MAX_TASKS: '1000',
+          MAX_SAMPLES: '1000000000000',
+          MAX_SAMPLES_PER_TASK: '10000000000',
+          JOB_TIMEOUT_SECONDS: '600',
+          ESTIMATE_WAIT_SECONDS: '25',
+          NODE_OPTIONS: '--enable-source-maps',
+        }),
+      },
+    });
+  });
+
+  it('sampler: one full vCPU (1769 MB), 300 s, reserved concurrency 100, reports to the progress function', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 1769,
+      Timeout: 300,
+      ReservedConcurrentExecutions: 100,
+      Environment: {
+        Variables: Match.exact({
+          PROGRESS_FUNCTION_NAME: { Ref: ids.progress },
+          REPORT_INTERVAL_MS: '1000',
+          NODE_OPTIONS: '--enable-source-maps',
+        }),
+      },
+    });
+  });
+
+  it('progress: 256 MB, 10 s, only the table in its environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 256,
+      Timeout: 10,
+      Environment: { Variables: Match.exact({ TABLE_NAME: { Ref: ids.table }, NODE_OPTIONS: '--enable-source-maps' }) },
+    });
+  });
+});
+
+describe('async invocation', () => {
+  const invokeConfig = (functionId: string) => {
+    const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')).filter(
+      (c) => (c.Properties.FunctionName as { Ref: string }).Ref === functionId,
+    );
+    expect(configs).toHaveLength(1);
+    return configs[0].Properties;
+  };
+
+  it('sampler: 2 retries, events dropped after the job timeout, failures go to the progress function', () => {
+    expect(invokeConfig(ids.sampler)).toEqual({
+      FunctionName: { Ref: ids.sampler },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 600,
+      DestinationConfig: { OnFailure: { Destination: arnOf(ids.progress) } },
+    });
+  });
+
+  it('progress: 2 retries, 1 h, failures go to the encrypted SSL-only dead-letter queue kept 14 days', () => {
+    expect(invokeConfig(ids.progress)).toEqual({
+      FunctionName: { Ref: ids.progress },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: arnOf(ids.queue) } },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: ids.queue }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('orchestrator: 2 retries, events dropped after the job timeout, no destination', () => {
+    expect(invokeConfig(ids.orchestrator)).toEqual({
+      FunctionName: { Ref: ids.orchestrator },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 600,
+    });
+  });
+});
+
+describe('least privilege', () => {
+  it('no policy in the stack allows every action or every resource', () => {
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
+        expect([statement.Action].flat()).not.toContainEqual(expect.stringMatching(/(^\*$)|:\*$/));
+        expect([statement.Resource].flat()).not.toContain('*');
+      }
+    }
+  });
+
+  it('functions use their own roles, with no AWS managed policies', () => {
+    for (const fn of [stack.orchestrator, stack.sampler, stack.progress]) {
+      const role = template.findResources('AWS::IAM::Role')[roleOf(fn)];
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+      ]);
+    }
+  });
+
+  it('orchestrator: its log group, five table actions (no Scan, no DeleteItem), invoke the sampler and itself', () => {
+    const statements = roleStatements(template, roleOf(stack.orchestrator));
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        logsStatement(logGroupOf(ids.orchestrator)),
+        {
+          Effect: 'Allow',
+          Action: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+          Resource: [arnOf(ids.table)],
+        },
+        { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.sampler)] },
+        { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.orchestrator)] },
+      ]),
+    );
+    expect(statements).toHaveLength(4);
+    const actions = statements.flatMap((s) => s.Action);
+    expect(actions).not.toContain('dynamodb:Scan');
+    expect(actions).not.toContain('dynamodb:DeleteItem');
+  });
+
+  it('orchestrator self-invoke lives in its own policy, so the function does not depend on it (no cycle)', () => {
+    const selfInvoke = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, p]) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes(JSON.stringify(arnOf(ids.orchestrator))),
+    );
+    expect(selfInvoke).toHaveLength(1);
+    const [policyId, policy] = selfInvoke[0];
+    expect(policy.Properties.Roles).toEqual([{ Ref: roleOf(stack.orchestrator) }]);
+    const fn = template.findResources('AWS::Lambda::Function')[ids.orchestrator];
+    expect(fn.DependsOn ?? []).not.toContain(policyId);
+  });
+
+  it('sampler: its log group and lambda:InvokeFunction on the progress function only', () => {
+    const statements = roleStatements(template, roleOf(stack.sampler));
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        logsStatement(logGroupOf(ids.sampler)),
+        {
+          Effect: 'Allow',
+          Action: ['lambda:InvokeFunction'],
+          // The destination grant includes the function's versions and aliases.
+          Resource: [arnOf(ids.progress), { 'Fn::Join': ['', [arnOf(ids.progress), ':*']] }],
+        },
+      ]),
+    );
+    expect(statements).toHaveLength(2);
+  });
+
+  it('progress: its log group, GetItem/UpdateItem on the table, send to its dead-letter queue', () => {
+    const statements = roleStatements(template, roleOf(stack.progress));
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        logsStatement(logGroupOf(ids.progress)),
+        { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: [arnOf(ids.table)] },
+        {
+          Effect: 'Allow',
+          Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+          Resource: [arnOf(ids.queue)],
+        },
+      ]),
+    );
+    expect(statements).toHaveLength(3);
+  });
+});
+
+describe('REST API', () => {
+  const methods = () => Object.values(template.findResources('AWS::ApiGateway::Method'));
+  const pathOf = (resourceRef: { Ref?: string; 'Fn::GetAtt'?: unknown }): string => {
+    if (!resourceRef.Ref) return '';
+    const resource = template.findResources('AWS::ApiGateway::Resource')[resourceRef.Ref];
+    return `${pathOf(resource.Properties.ParentId)}/${resource.Properties.PathPart}`;
+  };
+  const route = (verb: string, path: string) => {
+    const found = methods().filter((m) => m.Properties.HttpMethod === verb && pathOf(m.Properties.ResourceId) === path);
+    expect(found).toHaveLength(1);
+    return found[0].Properties;
+  };
+
+  it('has exactly POST /jobs, GET and DELETE /jobs/{id}, POST /estimate, all IAM-authorized Lambda proxies to the orchestrator', () => {
+    const routes = methods().map((m) => `${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`);
+    expect(routes.sort()).toEqual(['DELETE /jobs/{id}', 'GET /jobs/{id}', 'POST /estimate', 'POST /jobs']);
+    for (const m of methods()) {
+      expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
+      expect(m.Properties.Integration.Type).toBe('AWS_PROXY');
+      expect(JSON.stringify(m.Properties.Integration.Uri)).toContain(JSON.stringify(arnOf(ids.orchestrator)));
+    }
+  });
+
+  it('validates the body of both POSTs against the job request model, whatever the content type', () => {
+    const validators = template.findResources('AWS::ApiGateway::RequestValidator');
+    const [validatorId] = Object.keys(validators);
+    expect(Object.values(validators).map((v) => v.Properties)).toEqual([
+      { RestApiId: { Ref: ids.api }, ValidateRequestBody: true, ValidateRequestParameters: true },
+    ]);
+    const models = template.findResources('AWS::ApiGateway::Model');
+    const [modelId] = Object.keys(models);
+    for (const path of ['/jobs', '/estimate']) {
+      expect(route('POST', path)).toMatchObject({
+        RequestValidatorId: { Ref: validatorId },
+        RequestModels: { $default: { Ref: modelId } },
+      });
+    }
+    for (const verb of ['GET', 'DELETE']) {
+      expect(route(verb, '/jobs/{id}')).toMatchObject({
+        RequestValidatorId: { Ref: validatorId },
+        RequestParameters: { 'method.request.path.id': true },
+      });
+    }
+  });
+
+  it('the model is a closed draft-4 object: integer samples and tasks required, optional integer seed', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Model', {
+      ContentType: 'application/json',
+      Schema: Match.exact({
+        $schema: 'http://json-schema.org/draft-04/schema#',
+        title: 'JobRequest',
+        type: 'object',
+        additionalProperties: false,
+        required: ['samples', 'tasks'],
+        properties: {
+          samples: { type: 'integer', minimum: 1, maximum: 1e12 },
+          tasks: { type: 'integer', minimum: 1, maximum: 1000 },
+          seed: { type: 'integer', minimum: 0, maximum: 9007199254740991 },
+        },
+      }),
+    });
+  });
+
+  it('answers its own errors as JSON {"error":{"code","message"}}', () => {
+    const responses = Object.fromEntries(
+      Object.values(template.findResources('AWS::ApiGateway::GatewayResponse')).map((r) => [r.Properties.ResponseType, r.Properties]),
+    );
+    expect(Object.keys(responses).sort()).toEqual(['BAD_REQUEST_BODY', 'DEFAULT_4XX', 'DEFAULT_5XX']);
+    const json = { 'gatewayresponse.header.Content-Type': "'application/json'" };
+    expect(responses.BAD_REQUEST_BODY).toMatchObject({ StatusCode: '400', ResponseParameters: json });
+    expect(responses.BAD_REQUEST_BODY.ResponseTemplates).toEqual({
+      'application/json': '{"error":{"code":"InvalidRequest","message":"$context.error.validationErrorString"}}',
+    });
+    for (const type of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
+      expect(responses[type].StatusCode).toBeUndefined(); // keeps API Gateway's own status
+      expect(responses[type].ResponseParameters).toEqual(json);
+      // messageString arrives quoted, so it is not wrapped in quotes again.
+      expect(responses[type].ResponseTemplates).toEqual({
+        'application/json': '{"error":{"code":"$context.error.responseType","message":$context.error.messageString}}',
+      });
+    }
+    // Substituting sample values must give valid JSON in our error shape.
+    const rendered = responses.DEFAULT_4XX.ResponseTemplates['application/json']
+      .replace('$context.error.responseType', 'ACCESS_DENIED')
+      .replace('$context.error.messageString', JSON.stringify('User is not authorized'));
+    expect(JSON.parse(rendered)).toEqual({ error: { code: 'ACCESS_DENIED', message: 'User is not authorized' } });
+  });
+
+  it('deploys a throttled prod stage with JSON access logs and error-level execution logs, no body logging', () => {
+    template.resourceCountIs('AWS::ApiGateway::Stage', 1);
+    const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
+    expect(stage).toMatchObject({
+      StageName: 'prod',
+      TracingEnabled: false,
+      MethodSettings: [
+        {
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: 10,
+          ThrottlingBurstLimit: 20,
+          LoggingLevel: 'ERROR',
+          DataTraceEnabled: false,
+        },
+      ],
+    });
+    // The log group's ARN without the `:*` suffix, as API Gateway expects it.
+    const destination = JSON.stringify(stage.AccessLogSetting.DestinationArn);
+    expect(destination).toMatch(/":log-group:",\{"Ref":"apiaccesslogs[0-9A-F]{8}"\}\]\]\}$/);
+    const [, accessLogGroupId] = destination.match(/"Ref":"(apiaccesslogs[0-9A-F]{8})"/)!;
+    expect(template.findResources('AWS::Logs::LogGroup')[accessLogGroupId].Properties.RetentionInDays).toBe(30);
+    const format = JSON.parse(stage.AccessLogSetting.Format);
+    expect(format).toMatchObject({ requestId: '$context.requestId', caller: '$context.identity.caller', status: '$context.status' });
+  });
+
+  it('has the account-level CloudWatch role API Gateway needs to write those logs', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Account', { CloudWatchRoleArn: Match.anyValue() });
+  });
+});
+
+describe('outputs', () => {
+  it('exports the API URL and the table name', () => {
+    template.hasOutput('ApiUrl', {
+      Value: {
+        'Fn::Join': ['', Match.arrayWith(['https://', { Ref: ids.api }, '.execute-api.'])],
+      },
+    });
+    template.hasOutput('TableName', { Value: { Ref: ids.table } });
+    template.hasOutput('ProgressDeadLetterQueueUrl', { Value: { Ref: ids.queue } });
+  });
+});
