@@ -13,7 +13,7 @@ import {
   type SamplerEvent,
   type TaskItem,
 } from '../shared/job.js';
-import type { JobStore } from '../shared/store.js';
+import type { JobStore, StoredJob } from '../shared/store.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {
@@ -102,26 +102,29 @@ export async function submitJob(request: JobRequest, idempotencyKey: string | un
  * do this, so a job finishes even when its polling run died.
  */
 export async function settleJob(jobId: string, deps: JobDeps): Promise<JobView> {
+  const { header, tasks } = await settle(jobId, deps);
+  return viewJob(header, tasks, deps.now());
+}
+
+async function settle(jobId: string, deps: JobDeps): Promise<StoredJob> {
   const job = await deps.store.loadJob(jobId);
   if (!job) throw new ApiError(404, 'JobNotFound', `job ${jobId} does not exist`);
   const outcome = deriveOutcome(job.header, job.tasks, deps.now());
-  if (job.header.status !== 'RUNNING' || !isFinal(outcome.status)) return viewJob(job.header, job.tasks, deps.now());
+  if (job.header.status !== 'RUNNING' || !isFinal(outcome.status)) return job;
 
   let final = outcome;
-  let tasks = job.tasks;
   if (outcome.status !== 'SUCCEEDED') {
     // Stop the samplers first, so no report lands after the counts are frozen.
     await deps.store.stopTasks(jobId, job.tasks.map((t) => t.taskId));
-    const reloaded = await deps.store.loadJob(jobId);
-    if (!reloaded) throw new UnknownJobError(jobId);
-    tasks = reloaded.tasks;
-    final = deriveOutcome(reloaded.header, tasks, deps.now());
-    if (!isFinal(final.status)) final = outcome;
+    const stopped = await deps.store.loadJob(jobId);
+    if (!stopped) throw new UnknownJobError(jobId);
+    const recount = deriveOutcome(stopped.header, stopped.tasks, deps.now());
+    if (isFinal(recount.status)) final = recount;
   }
   await deps.store.finishJob(jobId, final, deps.now());
   const settled = await deps.store.loadJob(jobId);
   if (!settled) throw new UnknownJobError(jobId);
-  return viewJob(settled.header, settled.tasks, deps.now());
+  return settled;
 }
 
 export async function cancelJob(jobId: string, deps: JobDeps): Promise<JobView> {
@@ -160,10 +163,10 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
   await startTasks(job.header, job.tasks.filter((t) => t.invocations === 0 && t.cancelled !== true), deps);
   for (;;) {
-    const view = await settleJob(jobId, deps);
+    const { header, tasks } = await settle(jobId, deps);
+    const view = viewJob(header, tasks, deps.now());
     if (isFinal(view.status)) return view;
-    const current = await deps.store.loadJob(jobId);
-    if (current) await startTasks(current.header, tasksToRestart(current.header, current.tasks, deps.now(), deps.stallMs), deps);
+    await startTasks(header, tasksToRestart(header, tasks, deps.now(), deps.stallMs), deps);
     if (remainingMs() < 2 * deps.pollIntervalMs + 5_000) {
       await deps.startRun(jobId);
       return view;
