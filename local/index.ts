@@ -33,8 +33,14 @@ export interface LocalCloudOptions {
   integrationTimeoutMs?: number;
   /** How often expired TTL items are deleted. Env LOCAL_CLOUD_TTL_SWEEP_MS, default 10000. */
   ttlSweepIntervalMs?: number;
-  /** Worker cap of functions without reserved concurrency. Env LOCAL_CLOUD_DEFAULT_CONCURRENCY, default 10. */
+  /** Concurrency of functions without reserved concurrency. Env LOCAL_CLOUD_DEFAULT_CONCURRENCY, default 10. */
   defaultConcurrency?: number;
+  /**
+   * Worker processes per function at most (env LOCAL_CLOUD_MAX_WORKERS). By default a function gets as many
+   * as its concurrency; a lower cap spares a small machine: invocations still count toward the function's
+   * concurrency (and its 429s) but wait for a free worker.
+   */
+  maxWorkersPerFunction?: number;
 }
 
 export interface LocalCloud {
@@ -160,6 +166,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       log,
       retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', 1_000),
       defaultConcurrency: numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', 10),
+      maxWorkersPerFunction: numberOption(opts.maxWorkersPerFunction, 'LOCAL_CLOUD_MAX_WORKERS', Infinity),
     });
     const service = lambda;
     // Workers go first so no invocation outlives the servers it talks to.

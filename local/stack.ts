@@ -63,7 +63,7 @@ export function readStack(resolver: Resolver, templatePath: string): StackModel 
   const warnings: string[] = [];
   const functions = resolver
     .resourcesOfType('AWS::Lambda::Function')
-    .map(([id, res]) => readFunction(resolver, templateDir, id, res));
+    .map(([id, res]) => readFunction(resolver, templateDir, id, res, warnings));
   for (const [id, res] of resolver.resourcesOfType('AWS::Lambda::EventInvokeConfig')) {
     applyEventInvokeConfig(resolver, functions, id, res, warnings);
   }
@@ -79,7 +79,7 @@ export function readStack(resolver: Resolver, templatePath: string): StackModel 
   return { templateDir, resolver, functions, tables, queues, warnings };
 }
 
-function readFunction(resolver: Resolver, templateDir: string, id: string, res: CfnResource): FunctionDef {
+function readFunction(resolver: Resolver, templateDir: string, id: string, res: CfnResource, notes: string[]): FunctionDef {
   const p = res.Properties ?? {};
   const fn: FunctionDef = {
     logicalId: id,
@@ -109,6 +109,9 @@ function readFunction(resolver: Resolver, templateDir: string, id: string, res: 
     }
     fn.codeDir = findCodeDir(templateDir, id, res);
     if (!fn.runtime.startsWith('nodejs')) fn.problem = `runtime ${fn.runtime} is not supported locally (Node.js only)`;
+    const wanted = Number(/^nodejs(\d+)/.exec(fn.runtime)?.[1]);
+    const local = Number(process.versions.node.split('.')[0]);
+    if (wanted && wanted !== local) notes.push(`function ${id}: ${fn.runtime} runs on the local Node.js ${process.versions.node}`);
   } catch (err) {
     fn.problem = (err as Error).message;
   }
@@ -178,7 +181,7 @@ function readTable(resolver: Resolver, id: string, res: CfnResource): TableDef {
     KeySchema: p.KeySchema,
     AttributeDefinitions: p.AttributeDefinitions,
   };
-  const payPerRequest = p.BillingMode === 'PAY_PER_REQUEST' || res.Type === 'AWS::DynamoDB::GlobalTable' && p.BillingMode !== 'PROVISIONED';
+  const payPerRequest = p.BillingMode === 'PAY_PER_REQUEST' || (res.Type === 'AWS::DynamoDB::GlobalTable' && p.BillingMode !== 'PROVISIONED');
   const throughput = { ReadCapacityUnits: 5, WriteCapacityUnits: 5 };
   if (payPerRequest) input.BillingMode = 'PAY_PER_REQUEST';
   else input.ProvisionedThroughput = isObject(p.ProvisionedThroughput) ? p.ProvisionedThroughput : throughput;

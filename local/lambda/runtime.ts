@@ -149,6 +149,10 @@ export class FunctionRuntime {
   private readonly idle: Worker[] = [];
   private readonly workers = new Set<Worker>();
   private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Worker processes in use; at most `maxWorkers`, which may be below `capacity` to spare a small machine. */
+  private workersInUse = 0;
+  private readonly maxWorkers: number;
+  private readonly workerWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private stopped = false;
   /** Called whenever a slot frees up and no synchronous caller was waiting for it. */
   onSlotFree: () => void = () => undefined;
@@ -158,8 +162,10 @@ export class FunctionRuntime {
     private readonly env: Record<string, string>,
     private readonly log: (line: string) => void,
     defaultConcurrency: number,
+    maxWorkers = Infinity,
   ) {
     this.capacity = def.reservedConcurrency ?? defaultConcurrency;
+    this.maxWorkers = Math.max(1, Math.min(this.capacity, maxWorkers));
   }
 
   get busy(): number {
@@ -179,7 +185,12 @@ export class FunctionRuntime {
     if (this.def.problem) return this.failFast(req.requestId, 'Runtime.InvalidFunction', this.def.problem);
     await this.acquire(req.throttleWhenFull);
     try {
-      return await this.run(req);
+      await this.acquireWorker();
+      try {
+        return await this.run(req);
+      } finally {
+        this.releaseWorker();
+      }
     } finally {
       this.release();
     }
@@ -187,7 +198,7 @@ export class FunctionRuntime {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const w of this.waiters.splice(0)) w.reject(new StoppedError('local cloud stopped'));
+    for (const w of [...this.waiters.splice(0), ...this.workerWaiters.splice(0)]) w.reject(new StoppedError('local cloud stopped'));
     const exits = [...this.workers].map((w) => {
       w.kill();
       return w.exited;
@@ -203,6 +214,20 @@ export class FunctionRuntime {
     }
     if (throttleWhenFull) throw new ThrottledError('Rate Exceeded.');
     await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private async acquireWorker(): Promise<void> {
+    if (this.workersInUse < this.maxWorkers) {
+      this.workersInUse++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => this.workerWaiters.push({ resolve, reject }));
+  }
+
+  private releaseWorker(): void {
+    const next = this.workerWaiters.shift();
+    if (next) next.resolve();
+    else this.workersInUse--;
   }
 
   private release(): void {
@@ -249,6 +274,7 @@ export class FunctionRuntime {
     try {
       await worker.ready;
     } catch (err) {
+      if (this.stopped) throw new StoppedError('local cloud stopped');
       const error = err as ErrorRecord;
       worker.kill();
       this.platform(`INIT_REPORT Init Duration: ${(performance.now() - started).toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${error.errorType}`, inv);

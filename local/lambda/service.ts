@@ -22,6 +22,8 @@ export interface LambdaServiceOptions {
   retryDelayMs: number;
   /** Concurrency cap of functions without reserved concurrency. */
   defaultConcurrency: number;
+  /** Worker processes per function at most; invocations admitted beyond it wait for a worker. */
+  maxWorkersPerFunction?: number;
 }
 
 /** What an on-failure or on-success destination receives. */
@@ -74,7 +76,7 @@ export class LambdaService {
   ) {
     this.queueDefs = queues;
     for (const def of functions) {
-      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency);
+      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction);
       rt.onSlotFree = () => this.pump(rt);
       this.runtimes.set(def.name, rt);
       this.queues.set(def.name, []);

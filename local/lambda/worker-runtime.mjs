@@ -15,6 +15,15 @@ let current;
 // The parent is the only reason to exist: when it goes away, so does this worker.
 process.on('disconnect', () => process.exit(0));
 
+// The local Node.js may be older than the runtime the template names; a library's
+// warning about the Node.js version itself would not appear in Lambda, so drop it.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = (warning, ...rest) => {
+  const text = typeof warning === 'string' ? warning : warning?.message ?? '';
+  if (/^NodeVersionSupportWarning\b/.test(text) || rest[0] === 'NodeVersionSupportWarning') return;
+  emitWarning(warning, ...rest);
+};
+
 function send(message) {
   if (process.connected) process.send(message);
 }

@@ -56,6 +56,20 @@ describe('worker processes', () => {
     }
   });
 
+  it('caps worker processes per function when asked, queueing invocations instead of failing them', async () => {
+    const t = await startFixtureCloud({ maxWorkersPerFunction: 1 });
+    try {
+      const outs = await Promise.all(
+        [1, 2, 3, 4].map(() => t.lambda.send(new InvokeCommand({ FunctionName: FN.echo, Payload: '{}' }))),
+      );
+      expect(outs.map((o) => o.StatusCode)).toEqual([200, 200, 200, 200]);
+      const pids = new Set(outs.map((o) => (JSON.parse(Buffer.from(o.Payload!).toString()) as { pid: number }).pid));
+      expect(pids.size).toBe(1);
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('stop() ends every worker process', async () => {
     const t = await startFixtureCloud();
     await t.lambda.send(new InvokeCommand({ FunctionName: FN.echo, Payload: '{}' }));
