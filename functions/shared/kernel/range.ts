@@ -8,9 +8,13 @@ export function checkRange(seed: number, startBlock: number, endBlock: number, j
   if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
     throw new RangeError(`seed must be an integer from 0 to ${MAX_SEED}, got ${seed}`);
   }
-  for (const [name, value] of [['startBlock', startBlock], ['endBlock', endBlock], ['jobSamples', jobSamples]] as const) {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
-    }
+  checkCount('startBlock', startBlock);
+  checkCount('endBlock', endBlock);
+  checkCount('jobSamples', jobSamples);
+}
+
+function checkCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
   }
 }
