@@ -55,8 +55,18 @@ type WorkerMessage =
 
 interface Invocation {
   requestId: string;
+  /** The invocation's log, trimmed from the front past LOG_KEEP_BYTES (only its tail is ever returned). */
   lines: string[];
+  logBytes: number;
   settle: (outcome: { ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string }) => void;
+}
+
+const LOG_KEEP_BYTES = 16 * 1024;
+
+function keep(inv: Invocation, line: string): void {
+  inv.lines.push(line);
+  inv.logBytes += line.length + 1;
+  while (inv.logBytes > LOG_KEEP_BYTES && inv.lines.length > 1) inv.logBytes -= inv.lines.shift()!.length + 1;
 }
 
 class Worker {
@@ -243,12 +253,12 @@ export class FunctionRuntime {
   private emitLine(requestId: string | undefined, text: string, inv?: Invocation): void {
     const stamp = new Date().toISOString();
     const lines = text.split('\n');
-    inv?.lines.push(`${stamp}\t${requestId ?? 'undefined'}\t${lines.join('\n')}`);
+    if (inv) keep(inv, `${stamp}\t${requestId ?? 'undefined'}\t${lines.join('\n')}`);
     for (const line of lines) this.log(`[${this.def.name}] ${requestId ?? '-'} ${line}`);
   }
 
   private platform(text: string, inv?: Invocation): void {
-    inv?.lines.push(text);
+    if (inv) keep(inv, text);
     this.log(`[${this.def.name}] ${text}`);
   }
 
@@ -269,7 +279,7 @@ export class FunctionRuntime {
     let worker = this.idle.pop();
     while (worker?.dead) worker = this.idle.pop();
     worker ??= this.spawn();
-    const inv: Invocation = { requestId: req.requestId, lines: [], settle: () => undefined };
+    const inv: Invocation = { requestId: req.requestId, lines: [], logBytes: 0, settle: () => undefined };
     const started = performance.now();
     try {
       await worker.ready;

@@ -1,7 +1,10 @@
 // API Gateway (REST v1) conformance over real HTTP: routing, the proxy event,
 // IAM (SigV4) authorization, body validation and gateway responses.
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FN, signedFetch, startFixtureCloud, type TestCloud } from './helpers.js';
+import { FIXTURE_TEMPLATE, FN, signedFetch, startFixtureCloud, type TestCloud } from './helpers.js';
 
 let t: TestCloud;
 
@@ -177,5 +180,36 @@ describe('API Gateway', () => {
     const preflight = await fetch(new URL('items', t.cloud.apiUrl), { method: 'OPTIONS' });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-methods')).toBe('OPTIONS,GET,POST,DELETE');
+  });
+});
+
+describe('API Gateway stage throttling', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'local-cloud-throttle-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('answers 429 THROTTLED past the stage burst', async () => {
+    // The fixture stack with a stage allowing a burst of 2 and then almost nothing.
+    const template = JSON.parse(readFileSync(FIXTURE_TEMPLATE, 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    const stage = Object.values(template.Resources).find((r) => r.Type === 'AWS::ApiGateway::Stage')!;
+    stage.Properties.MethodSettings = [{ HttpMethod: '*', ResourcePath: '/*', ThrottlingBurstLimit: 2, ThrottlingRateLimit: 0.01 }];
+    const templatePath = join(dir, 'Throttled.template.json');
+    writeFileSync(templatePath, JSON.stringify(template));
+    for (const entry of readdirSync(dirname(FIXTURE_TEMPLATE))) {
+      if (entry.startsWith('asset.')) symlinkSync(join(dirname(FIXTURE_TEMPLATE), entry), join(dir, entry));
+    }
+    const throttled = await startFixtureCloud({ templatePath });
+    try {
+      const statuses: number[] = [];
+      let body: unknown;
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(new URL('public/echo', throttled.cloud.apiUrl));
+        statuses.push(res.status);
+        body = await res.json();
+      }
+      expect(statuses).toEqual([200, 200, 429]);
+      expect(body).toEqual({ error: { code: 'THROTTLED', message: 'Too Many Requests' } });
+    } finally {
+      await throttled.stop();
+    }
   });
 });
