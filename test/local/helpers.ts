@@ -16,6 +16,7 @@ export const FN = {
   slow: 'SlowFn8E9F0A1B',
   env: 'EnvFn4D3C2B1A',
   api: 'ApiFn9B8A7C6D',
+  broken: 'BrokenFn0C1D2E3F',
 } as const;
 export const RECORDS_TABLE = 'RecordsTableB1C2D3E4';
 export const ITEMS_TABLE = 'fixture-items';

@@ -133,6 +133,17 @@ describe('Lambda Invoke API', () => {
     expect(body.trace[0]).toBe('CustomError: failing on purpose: no key');
   });
 
+  it('reports an error thrown while the handler module loads, and initialises again on the next call', async () => {
+    for (let i = 0; i < 2; i++) {
+      const out = await invoke({ FunctionName: FN.broken, Payload: '{}' });
+      expect(out.FunctionError).toBe('Unhandled');
+      expect(json(out.Payload)).toMatchObject({ errorType: 'TypeError', errorMessage: 'cannot initialise' });
+    }
+    const reports = t.logs.filter((l) => l.startsWith(`[${FN.broken}] INIT_REPORT`));
+    expect(reports).toHaveLength(2);
+    expect(reports[0]).toContain('Status: error\tError Type: TypeError');
+  });
+
   it('fails an invocation past its timeout and replaces the worker', async () => {
     const before = json<{ pid: number }>((await invoke({ FunctionName: FN.slow, Payload: '{"ms":0}' })).Payload).pid;
     const out = await invoke({ FunctionName: FN.slow, Payload: JSON.stringify({ ms: 5_000 }) });
