@@ -178,10 +178,6 @@ export class FunctionRuntime {
     this.maxWorkers = Math.max(1, Math.min(this.capacity, maxWorkers));
   }
 
-  get busy(): number {
-    return this.running;
-  }
-
   hasFreeSlot(): boolean {
     return !this.stopped && this.running < this.capacity;
   }
