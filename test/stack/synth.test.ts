@@ -39,6 +39,13 @@ afterAll(() => [outdir, ...cleanup].forEach((dir) => rmSync(dir, { recursive: tr
 const assetDir = (fn: Resource) => path.join(outdir, fn.Metadata!['aws:asset:path']);
 
 describe('cdk synth', () => {
+  it("passes CDK's built-in CloudFormation template validation", () => {
+    const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { violations: unknown[] }[];
+    };
+    expect(report.pluginReports.flatMap((r) => r.violations)).toEqual([]);
+  });
+
   it('writes three functions whose aws:asset:path folders hold index.mjs and its source map', () => {
     expect(functions).toHaveLength(3);
     for (const [, fn] of functions) {

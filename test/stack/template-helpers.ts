@@ -7,9 +7,13 @@ const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.ur
   context: Record<string, unknown>;
 };
 
-/** An App with cdk.json's context (feature flags), so tests see the template `cdk synth` writes. */
+/**
+ * An App with cdk.json's context (feature flags), so tests see the template `cdk synth` writes.
+ * CDK's built-in CloudFormation validation is left to the `cdk synth` test: it takes seconds and
+ * does not change the template.
+ */
 export function cdkApp(props: AppProps = {}): App {
-  return new App({ ...props, context: { ...cdkJson.context, ...props.context } });
+  return new App({ builtinCloudFormationValidation: false, ...props, context: { ...cdkJson.context, ...props.context } });
 }
 
 /** The logical id CloudFormation will see for a construct's main resource. */
