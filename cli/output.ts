@@ -1,0 +1,31 @@
+import type { JobView } from '../functions/shared/job.js';
+import { formatCount, formatRate, formatSeconds } from './numbers.js';
+
+/** How long the job ran by its own clock (created → finished), else as the client saw it. */
+export function jobWallMs(job: JobView, clientMs: number): number {
+  if (job.finishedAt === undefined) return clientMs;
+  const ms = Date.parse(job.finishedAt) - Date.parse(job.createdAt);
+  return Number.isFinite(ms) && ms > 0 ? ms : clientMs;
+}
+
+/** The result, in the tutorial's words first ("Estimated value of π is: ..."), then the statistics. */
+export function describeResult(job: JobView, clientMs: number): string[] {
+  const lines: string[] = [];
+  if (job.status !== 'SUCCEEDED') {
+    lines.push(`Job ${job.status}${job.reason ? `: ${job.reason}` : ''}`);
+    if (job.failedTasks?.length) lines.push(`Failed tasks: ${job.failedTasks.join(', ')}`);
+  }
+  const wallMs = jobWallMs(job, clientMs);
+  if (job.estimate) {
+    const { pi, standardError, ci95 } = job.estimate;
+    const partial = job.status === 'SUCCEEDED' ? '' : ` (from the ${formatCount(job.done)} samples done)`;
+    lines.push(`Estimated value of π is: ${pi}${partial}`);
+    lines.push(`Standard error: ${standardError.toPrecision(3)}, 95% interval: [${ci95[0].toFixed(6)}, ${ci95[1].toFixed(6)}]`);
+    lines.push(`Error vs Math.PI: ${(pi - Math.PI).toExponential(2)} (${((pi - Math.PI) / standardError).toFixed(2)} standard errors)`);
+  }
+  lines.push(
+    `${formatCount(job.done)} samples in ${job.tasks} task(s), seed ${job.seed}: ` +
+      `wall time ${formatSeconds(wallMs)}, ${formatRate((job.done / wallMs) * 1000)} samples/s`,
+  );
+  return lines;
+}

@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+import type { JobRequest, JobView } from '../functions/shared/job.js';
+import { ApiClient, ApiError } from './api-client.js';
+import { watchInterrupts } from './interrupt.js';
+import { startLocalSession, type LocalSession } from './local-session.js';
+import { displayPath, formatCount, formatSeconds } from './numbers.js';
+import { describeResult } from './output.js';
+import { progressDisplay, type ProgressDisplay } from './progress.js';
+import { ROOT, ensureSynth } from './synth.js';
+
+export interface StartOptions {
+  samples: number;
+  tasks: number;
+  seed?: number;
+  /** A deployed stage's URL: run the job there instead of on the local cloud. */
+  endpoint?: string;
+  region?: string;
+  verbose: boolean;
+  /** Where function logs go when not shown; default `.local-state/start.log`. */
+  logFile?: string;
+  port?: number;
+  /** How often to read the job (GET /jobs/{id}). */
+  intervalMs?: number;
+}
+
+export const DEFAULT_LOG_FILE = join(ROOT, '.local-state', 'start.log');
+
+const line = (stream: NodeJS.WriteStream) => (text: string) => stream.write(`${text}\n`);
+
+/**
+ * `npm start`: the tutorial end to end. Synthesizes if needed, starts the local cloud (or uses
+ * `--endpoint`), submits the job through the signed API, shows progress, prints π, and stops
+ * everything it started, whatever happens. Returns the exit code.
+ */
+export async function runStart(options: StartOptions): Promise<number> {
+  const say = line(process.stdout);
+  const warn = line(process.stderr);
+  let session: LocalSession | undefined;
+  let display: ProgressDisplay | undefined;
+  const interrupt = watchInterrupts(() => display?.close());
+  const { signal } = interrupt;
+  let code = 1;
+  let request: JobRequest | undefined;
+  let submitted = false;
+  try {
+    let client: ApiClient;
+    if (options.endpoint) {
+      client = new ApiClient({ endpoint: options.endpoint, ...(options.region !== undefined && { region: options.region }) });
+      say(`API ${client.endpoint.href} (region ${client.region}, credentials from the AWS credential chain)`);
+    } else {
+      const templatePath = await ensureSynth({ log: say, signal });
+      const started = Date.now();
+      const logFile = options.logFile ?? DEFAULT_LOG_FILE;
+      session = await startLocalSession({
+        templatePath,
+        verbose: options.verbose,
+        logFile,
+        ...(options.port !== undefined && { port: options.port }),
+        show: warn,
+      });
+      say(`Local cloud ready in ${formatSeconds(Date.now() - started)}: API ${session.cloud.apiUrl}`);
+      if (!options.verbose) say(`Function logs: ${displayPath(logFile)} (--verbose shows them here)`);
+      client = session.client;
+    }
+    signal.throwIfAborted();
+
+    request = { samples: options.samples, tasks: options.tasks, ...(options.seed !== undefined && { seed: options.seed }) };
+    const submittedAt = Date.now();
+    const job = await client.submitJob(request, { signal });
+    submitted = true;
+    say(`Job ${job.jobId}: ${formatCount(job.samples)} samples in ${job.tasks} task(s), seed ${job.seed}`);
+
+    display = progressDisplay(process.stdout);
+    // On a terminal, log lines must pass through the display so the bars stay intact.
+    if (process.stdout.isTTY) session?.setShow(display.log);
+    let final: JobView;
+    try {
+      final = await client.waitForJob(job.jobId, {
+        intervalMs: options.intervalMs ?? (options.endpoint ? 1000 : 250),
+        signal,
+        onUpdate: (view) => display!.update(view),
+      });
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      display.log(`Interrupted: cancelling job ${job.jobId} (DELETE /jobs/${job.jobId})`);
+      final = await cancel(client, job.jobId);
+    }
+    display.finish(final);
+    display.close();
+    session?.setShow(warn);
+    for (const text of describeResult(final, Date.now() - submittedAt)) say(text);
+    code = final.status === 'SUCCEEDED' ? 0 : signal.aborted ? interrupt.exitCode() : 1;
+  } catch (error) {
+    display?.close();
+    if (signal.aborted) {
+      warn(`Interrupted (${interrupt.received()}): stopping`);
+      code = interrupt.exitCode();
+    } else {
+      warn(`Error: ${errorText(error)}`);
+      // The API's schema messages do not always name the field: show what was sent.
+      if (error instanceof ApiError && error.status < 500 && request && !submitted) warn(`The request was: ${JSON.stringify(request)}`);
+      code = 1;
+    }
+  } finally {
+    display?.close();
+    if (session) {
+      const pids = await session.stop();
+      if (options.verbose) say(`Local cloud stopped; worker processes ended: ${pids.length ? pids.join(' ') : 'none'}`);
+    }
+    interrupt.dispose();
+  }
+  return code;
+}
+
+/** Cancels the job; if it ended meanwhile, reads how it ended. */
+async function cancel(client: ApiClient, jobId: string): Promise<JobView> {
+  try {
+    return await client.cancelJob(jobId);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'JobFinished') return client.getJob(jobId);
+    throw error;
+  }
+}
+
+/** One readable line: the API's own code and message, never a stack trace. */
+export function errorText(error: unknown): string {
+  if (error instanceof ApiError) return `the API answered ${error.status} ${error.code}: ${error.message}`;
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

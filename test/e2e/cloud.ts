@@ -1,0 +1,22 @@
+import { startLocalCloud, type LocalCloud } from '../../local/index.js';
+import { ApiClient } from '../../cli/api-client.js';
+import { ensureSynth } from '../../cli/synth.js';
+
+export interface E2eCloud {
+  cloud: LocalCloud;
+  client: ApiClient;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The real synthesized stack (synthesized first when cdk.out is missing or stale, with the CLI's
+ * own step) on the local cloud, and the API client every user of the API goes through.
+ */
+export async function startE2eCloud(): Promise<E2eCloud> {
+  const templatePath = await ensureSynth();
+  const logs: string[] = [];
+  const cloud = await startLocalCloud({ templatePath, log: (line) => logs.push(line) });
+  const client = new ApiClient({ endpoint: cloud.apiUrl, region: cloud.region, credentials: cloud.credentials });
+  return { cloud, client, logs, stop: () => cloud.stop() };
+}
