@@ -8,6 +8,8 @@ declare module 'dynalite' {
     updateTableMs?: number;
     maxItemSizeKb?: number;
     ssl?: boolean;
+    verbose?: boolean;
+    debug?: boolean;
   }
   function dynalite(options?: DynaliteOptions): Server;
   export default dynalite;
