@@ -88,6 +88,7 @@ export function renderFrame(job: JobView, columns: number, rows: number): string
 /** A terminal: bars redrawn in place. */
 export function terminalProgress(stream: NodeJS.WriteStream): ProgressDisplay {
   let drawn = 0;
+  let drawnText = '';
   let last: JobView | undefined;
   let closed = false;
   const clear = () => {
@@ -97,7 +98,8 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressDisplay {
   };
   const draw = (job: JobView) => {
     const lines = renderFrame(job, stream.columns || 80, stream.rows || 24);
-    stream.write(`${lines.join('\n')}\n`);
+    drawnText = `${lines.join('\n')}\n`;
+    stream.write(drawnText);
     drawn = lines.length;
   };
   stream.write('\x1b[?25l'); // hide the cursor while redrawing
@@ -105,6 +107,8 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressDisplay {
     update(job) {
       if (closed) return;
       last = job;
+      const lines = renderFrame(job, stream.columns || 80, stream.rows || 24);
+      if (drawn > 0 && `${lines.join('\n')}\n` === drawnText) return; // nothing moved: no flicker
       clear();
       draw(job);
     },
