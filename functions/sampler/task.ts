@@ -68,29 +68,38 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
   let { done, inside } = state;
   let block = startBlock + done / BLOCK_SIZE;
   let lastReport = deps.now();
-  while (block < endBlock) {
+  // At most one report in flight, overlapped with sampling: its round trip costs the task nothing.
+  let inFlight: Promise<void> | undefined;
+  const send = (report: ProgressReport) => {
+    inFlight = deps
+      .report(report)
+      .then(
+        (answer) => void (state = answer),
+        // A lost progress report costs nothing: the next one replaces it. Keep sampling.
+        (error) => console.warn(JSON.stringify({ message: 'progress report failed', jobId, taskId, done: report.done, error: String(error) })),
+      )
+      .finally(() => (inFlight = undefined));
+  };
+  while (block < endBlock && !state.cancelled) {
     const chunkEnd = Math.min(block + CHUNK_BLOCKS, endBlock);
     inside += deps.kernel.countInside(seed, block, chunkEnd, samples);
     done += samplesInBlocks(block, chunkEnd, samples);
     block = chunkEnd;
     if (block === endBlock) break;
-    const outOfTime = deps.remainingMs() < TIMEOUT_MARGIN_MS;
-    if (outOfTime) {
+    // Sampling is synchronous: give the in-flight report's answer a turn of the event loop.
+    if (inFlight) await new Promise((resolve) => setImmediate(resolve));
+    if (deps.remainingMs() < TIMEOUT_MARGIN_MS) {
+      await inFlight;
       await reportSurely({ jobId, taskId, done, inside }, deps);
       throw new OutOfTimeError(done);
     }
-    if (deps.now() - lastReport >= deps.reportIntervalMs) {
+    if (!inFlight && deps.now() - lastReport >= deps.reportIntervalMs) {
       lastReport = deps.now();
-      try {
-        state = await deps.report({ jobId, taskId, done, inside });
-      } catch (error) {
-        // A lost progress report costs nothing: the next one replaces it. Keep sampling.
-        console.warn(JSON.stringify({ message: 'progress report failed', jobId, taskId, done, error: String(error) }));
-        continue;
-      }
-      if (state.cancelled) return result(state.done, state.inside, true);
+      send({ jobId, taskId, done, inside });
     }
   }
+  await inFlight;
+  if (state.cancelled) return result(state.done, state.inside, true);
   state = await reportSurely({ jobId, taskId, done, inside }, deps);
   return result(state.done, state.inside, state.cancelled);
 }
