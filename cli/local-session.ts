@@ -1,13 +1,21 @@
+import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import { startLocalCloud, type LocalCloud } from '../local/index.js';
+import { fileURLToPath } from 'node:url';
 import { ApiClient } from './api-client.js';
 import { friendlyLogLine, listFunctions, type TemplateFunction } from './functions.js';
+import type { HostMessage, HostOptions, LocalCloudInfo } from './local-host.js';
 import { displayPath } from './numbers.js';
+import { ROOT } from './synth.js';
+
+export type { LocalCloudInfo };
+
+const HOST = fileURLToPath(new URL('./local-host.ts', import.meta.url));
+/** A stop that takes longer than this is finished with SIGKILL. */
+const STOP_TIMEOUT_MS = 15_000;
 
 /** Lines worth showing even when function logs are off: errors, warnings, failed or dropped work. */
 const PROBLEM = /\bERROR\b|\bWARN\b|internal error|timed out|failed|discarded|throttled|Status: (?:error|timeout)|message recorded for/;
-
 /** Printed by every worker on Node 20 (the SDK's notice about its 2027 releases), not a problem of the job. */
 const NOISE = /NodeVersionSupportWarning/;
 
@@ -28,17 +36,24 @@ export interface LocalSessionOptions {
 }
 
 export interface LocalSession {
-  cloud: LocalCloud;
+  cloud: LocalCloudInfo;
   /** An API client signing with the local cloud's credentials. */
   client: ApiClient;
   functions: TemplateFunction[];
+  /** The process running the local cloud. */
+  hostPid: number;
   /** Redirects shown lines, e.g. through a progress display while one is on screen. */
   setShow(show: (line: string) => void): void;
   /** Stops the cloud and every worker process; returns the pids of the workers that were live. */
   stop(): Promise<number[]>;
+  /** Ends the cloud at once (a second Ctrl-C): the host and its workers are killed. */
+  kill(): void;
 }
 
-/** Starts the local cloud for one CLI command, with its logs routed to the terminal and/or a file. */
+/**
+ * Starts the local cloud for one CLI command, in a process of its own (see local-host.ts), with its
+ * logs routed to the terminal and/or a file.
+ */
 export async function startLocalSession(options: LocalSessionOptions): Promise<LocalSession> {
   const functions = listFunctions(options.templatePath);
   let show = options.show;
@@ -54,24 +69,54 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
   };
   const closeFile = () => new Promise<void>((resolve) => (file ? file.end(resolve) : resolve()));
 
-  let cloud: LocalCloud;
+  const hostOptions: HostOptions = {
+    templatePath: options.templatePath,
+    ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
+    ...(options.port !== undefined && { port: options.port }),
+  };
+  const host: ChildProcess = fork(HOST, [JSON.stringify(hostOptions)], {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    // Its own process group: the terminal's Ctrl-C is for the CLI, which then stops the cloud.
+    detached: process.platform !== 'win32',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let workerPids: number[] = [];
+  const exited = new Promise<void>((resolve) => host.once('exit', () => resolve()));
+  host.on('message', (message: HostMessage) => {
+    if (message.t === 'log') log(message.line);
+    else if (message.t === 'stopped') workerPids = message.workerPids;
+  });
+
+  let cloud: LocalCloudInfo;
   try {
-    cloud = await startLocalCloud({
-      templatePath: options.templatePath,
-      ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
-      ...(options.port !== undefined && { port: options.port }),
-      log,
+    cloud = await new Promise<LocalCloudInfo>((resolve, reject) => {
+      host.on('message', (message: HostMessage) => {
+        if (message.t === 'ready') resolve(message.cloud);
+        else if (message.t === 'failed') reject(explainStartError(message.message, options.stateDir));
+      });
+      host.once('error', reject);
+      void exited.then(() => reject(new Error(`the local cloud exited while starting (exit code ${host.exitCode})`)));
     });
   } catch (error) {
     await closeFile();
-    throw explainStartError(error, options.stateDir);
+    throw error;
   }
+
+  const kill = () => {
+    try {
+      if (host.pid !== undefined && host.exitCode === null) process.kill(process.platform === 'win32' ? host.pid : -host.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
   const client = new ApiClient({ endpoint: cloud.apiUrl, region: cloud.region, credentials: cloud.credentials });
   let stopped: Promise<number[]> | undefined;
   return {
     cloud,
     client,
     functions,
+    hostPid: host.pid!,
     setShow(next) {
       show = next;
     },
@@ -79,23 +124,25 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
       stopped ??= (async () => {
         // Work cut short by the stop (an orchestrator still polling) is not a problem to report.
         if (!options.verbose) show = () => undefined;
-        const pids = cloud.workerPids();
-        await cloud.stop();
+        if (host.connected) host.send({ t: 'stop' });
+        const timer = setTimeout(kill, STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
         await closeFile();
-        return pids;
+        return workerPids;
       })();
       return stopped;
     },
+    kill,
   };
 }
 
-function explainStartError(error: unknown, stateDir: string | undefined): unknown {
-  const message = error instanceof Error ? error.message : String(error);
+function explainStartError(message: string, stateDir: string | undefined): Error {
   if (stateDir !== undefined && /lock/i.test(message)) {
     return new Error(
       `another local cloud is using the state folder ${displayPath(stateDir)}: ` +
         `stop it, or pass --state-dir with another folder (${message})`,
     );
   }
-  return error;
+  return new Error(message);
 }

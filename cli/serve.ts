@@ -1,6 +1,5 @@
-import type { LocalCloud } from '../local/index.js';
 import { watchInterrupts } from './interrupt.js';
-import { startLocalSession } from './local-session.js';
+import { startLocalSession, type LocalCloudInfo } from './local-session.js';
 import { errorText } from './start.js';
 import { ensureSynth } from './synth.js';
 import { displayPath } from './numbers.js';
@@ -19,7 +18,7 @@ const say = (text = '') => process.stdout.write(`${text}\n`);
 const q = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
 
 /** What `npm run local` prints once the cloud is up: endpoints, names, and commands to paste. */
-export function usageText(cloud: LocalCloud, functions: readonly TemplateFunction[], templatePath: string): string[] {
+export function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[], templatePath: string): string[] {
   const api = cloud.apiUrl.replace(/\/$/, '');
   const sign = `--aws-sigv4 "aws:amz:${cloud.region}:execute-api" --user "$AK:$SK"`;
   const sampler = functions.find((f) => f.friendlyName === 'sampler') ?? functions[0];
@@ -42,13 +41,13 @@ export function usageText(cloud: LocalCloud, functions: readonly TemplateFunctio
     `  curl ${sign} -X DELETE ${api}/jobs/<jobId>`,
     `  curl ${sign} -H 'content-type: application/json' -d '{"samples":10000000,"tasks":4,"seed":7}' ${api}/estimate`,
     '',
-    '  export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_REGION=us-east-1',
+    '  export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1',
     `  npm start -- --endpoint ${cloud.apiUrl}`,
   ];
   if (sampler) {
     lines.push(
       `  aws lambda invoke --endpoint-url ${cloud.lambdaEndpoint} --function-name ${sampler.logicalId} \\`,
-      '      --cli-binary-format raw-in-base64-out --payload file://events/sampler.json --log-type Tail /dev/stdout',
+      '      --cli-binary-format raw-in-base64-out --payload file://events/sampler.json --log-type Tail /dev/stdout   # AWS CLI v2',
     );
   }
   if (table) lines.push(`  aws dynamodb scan --endpoint-url ${cloud.dynamodbEndpoint} --table-name ${table}`);

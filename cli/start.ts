@@ -37,7 +37,10 @@ export async function runStart(options: StartOptions): Promise<number> {
   const warn = line(process.stderr);
   let session: LocalSession | undefined;
   let display: ProgressDisplay | undefined;
-  const interrupt = watchInterrupts(() => display?.close());
+  const interrupt = watchInterrupts(() => {
+    display?.close();
+    session?.kill();
+  });
   const { signal } = interrupt;
   let code = 1;
   let request: JobRequest | undefined;
@@ -105,7 +108,9 @@ export async function runStart(options: StartOptions): Promise<number> {
     display?.close();
     if (session) {
       const pids = await session.stop();
-      if (options.verbose) say(`Local cloud stopped; worker processes ended: ${pids.length ? pids.join(' ') : 'none'}`);
+      if (options.verbose) {
+        say(`Local cloud stopped (process ${session.hostPid}); worker processes ended: ${pids.length ? pids.join(' ') : 'none'}`);
+      }
     }
     interrupt.dispose();
   }

@@ -32,10 +32,12 @@ describe('npm start', () => {
     // --verbose shows the functions' logs, prefixed by function.
     expect(run.stderr).toMatch(/^\[sampler\] .*task ended/m);
 
-    const workers = /worker processes ended: ([\d ]+)$/m.exec(run.stdout)?.[1]?.split(' ').map(Number) ?? [];
+    const stopped = /^Local cloud stopped \(process (\d+)\); worker processes ended: ([\d ]+)$/m.exec(run.stdout);
+    const host = Number(stopped?.[1]);
+    const workers = stopped?.[2]?.split(' ').map(Number) ?? [];
     expect(workers.length).toBeGreaterThanOrEqual(3); // at least one per function
     expect(workers.filter((pid) => seen.has(pid)).length).toBeGreaterThan(0);
-    for (const pid of new Set([run.pid, ...seen, ...workers])) expect(isRunning(pid), `process ${pid} is still running`).toBe(false);
+    for (const pid of new Set([run.pid, host, ...seen, ...workers])) expect(isRunning(pid), `process ${pid} is still running`).toBe(false);
     expect(processesMentioning(logFile)).toEqual([]);
   }, 300_000);
 
