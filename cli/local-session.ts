@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from './api-client.js';
 import { friendlyLogLine, listFunctions, type TemplateFunction } from './functions.js';
@@ -79,7 +80,16 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
     execArgv: ['--import', 'tsx'],
     // Its own process group: the terminal's Ctrl-C is for the CLI, which then stops the cloud.
     detached: process.platform !== 'win32',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  });
+  // The host reports through IPC; anything on its stderr is unexpected (a crash): always shown,
+  // and while starting, kept to explain the failure.
+  let ready = false;
+  const startupErrors: string[] = [];
+  createInterface({ input: host.stderr! }).on('line', (line) => {
+    if (!ready) startupErrors.push(line);
+    file?.write(`${new Date().toISOString()} [local cloud] ${line}\n`);
+    if (ready) show(`[local cloud] ${line}`);
   });
   let workerPids: number[] = [];
   const exited = new Promise<void>((resolve) => host.once('exit', () => resolve()));
@@ -96,8 +106,12 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
         else if (message.t === 'failed') reject(explainStartError(message.message, options.stateDir));
       });
       host.once('error', reject);
-      void exited.then(() => reject(new Error(`the local cloud exited while starting (exit code ${host.exitCode})`)));
+      void exited.then(() => {
+        const cause = startupErrors.find((line) => /^\w*Error\b/.test(line)) ?? startupErrors.at(-1) ?? `exit code ${host.exitCode}`;
+        reject(explainStartError(`the local cloud stopped while starting: ${cause}`, options.stateDir));
+      });
     });
+    ready = true;
   } catch (error) {
     await closeFile();
     throw error;
@@ -138,7 +152,8 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
 }
 
 function explainStartError(message: string, stateDir: string | undefined): Error {
-  if (stateDir !== undefined && /lock/i.test(message)) {
+  // LevelDB allows one process per folder: dynalite reports the lock as a closed database.
+  if (stateDir !== undefined && /lock|database is (closed|not open)/i.test(message)) {
     return new Error(
       `another local cloud is using the state folder ${displayPath(stateDir)}: ` +
         `stop it, or pass --state-dir with another folder (${message})`,

@@ -70,8 +70,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
       ...(options.logFile !== undefined && { logFile: options.logFile }),
       show: say,
     });
-    if (options.stateDir !== undefined) say(`State kept in ${displayPath(options.stateDir)}`);
     for (const text of usageText(session.cloud, session.functions, templatePath)) say(text);
+    if (options.stateDir !== undefined) say(`DynamoDB data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).`);
     if (!interrupt.signal.aborted) {
       await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
     }
