@@ -18,6 +18,8 @@ export interface RunOptions {
   onTick?: (pid: number) => void;
   /** In a process group of its own, as a shell runs a foreground job: a Ctrl-C reaches the whole group. */
   ownProcessGroup?: boolean;
+  /** Added to the environment. */
+  env?: Record<string, string>;
 }
 
 export function runNpm(args: string[], options: RunOptions = {}): Promise<Run> {
@@ -25,7 +27,7 @@ export function runNpm(args: string[], options: RunOptions = {}): Promise<Run> {
     const child = spawn('npm', args, {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FORCE_COLOR: '0' },
+      env: { ...process.env, FORCE_COLOR: '0', ...options.env },
       detached: options.ownProcessGroup ?? false,
     });
     let stdout = '';
