@@ -210,17 +210,21 @@ export class ApiClient {
     return { status: response.status, job: body };
   }
 
-  /** Polls GET /jobs/{id} until the job ends, reporting every view it reads. */
+  /**
+   * Polls GET /jobs/{id} until the job ends, reporting every view it reads. The interval may depend
+   * on how long the wait has lasted (poll a short job often, a long one less).
+   */
   async waitForJob(
     jobId: string,
-    options: { intervalMs?: number; signal?: AbortSignal; onUpdate?: (job: JobView) => void } = {},
+    options: { intervalMs?: number | ((elapsedMs: number) => number); signal?: AbortSignal; onUpdate?: (job: JobView) => void } = {},
   ): Promise<JobView> {
-    const intervalMs = options.intervalMs ?? 250;
+    const interval = options.intervalMs ?? 250;
+    const started = Date.now();
     for (;;) {
       const job = await this.getJob(jobId, options.signal);
       options.onUpdate?.(job);
       if (job.status !== 'RUNNING') return job;
-      await sleep(intervalMs, options.signal);
+      await sleep(typeof interval === 'number' ? interval : interval(Date.now() - started), options.signal);
     }
   }
 }

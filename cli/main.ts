@@ -22,7 +22,8 @@ the local cloud, submits the job through the signed API, shows progress and prin
   --verbose, -v      show the functions' logs (default: errors only, all in .local-state/start.log)
   --log-file <path>  where the functions' logs go
   --port <n>         local API port (default: a free one)
-  --interval <ms>    how often to read the job's progress (default 250, 1000 with --endpoint)
+  --interval <ms>    how often to read the job's progress (default: from 50 ms for a young job
+                     to 250 ms, or 200 ms to 1 s with --endpoint)
 `,
   local: `Usage: npm run local -- [options]
 

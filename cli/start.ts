@@ -25,6 +25,14 @@ export interface StartOptions {
 
 export const DEFAULT_LOG_FILE = join(ROOT, '.local-state', 'start.log');
 
+/**
+ * Read a job often while it is young, so a short job's end shows at once, then settle at a few reads
+ * a second: within the stage's default throttle (10 requests/s, burst 20) either way.
+ */
+const localPollMs = (elapsedMs: number) => Math.min(250, Math.max(50, elapsedMs / 10));
+/** A deployed stage: every read is a Lambda invocation, so back off to one a second. */
+const remotePollMs = (elapsedMs: number) => Math.min(1000, Math.max(200, elapsedMs / 5));
+
 const line = (stream: NodeJS.WriteStream) => (text: string) => stream.write(`${text}\n`);
 
 /**
@@ -79,7 +87,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     let final: JobView;
     try {
       final = await client.waitForJob(job.jobId, {
-        intervalMs: options.intervalMs ?? (options.endpoint ? 1000 : 250),
+        intervalMs: options.intervalMs ?? (options.endpoint ? remotePollMs : localPollMs),
         signal,
         onUpdate: (view) => display!.update(view),
       });
