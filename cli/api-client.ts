@@ -121,7 +121,7 @@ export class ApiClient {
         }
         return response;
       } catch (error) {
-        if (options.signal?.aborted || attempt >= attempts || error instanceof ApiError) throw error;
+        if (options.signal?.aborted || attempt >= attempts) throw error;
         await sleep(RETRY_DELAYS_MS[attempt - 1]!, options.signal);
       }
     }

@@ -5,7 +5,7 @@ import { listFunctions, resolveFunction } from './functions.js';
 import { watchInterrupts } from './interrupt.js';
 import { startLocalSession } from './local-session.js';
 import { displayPath, UsageError } from './numbers.js';
-import { errorText } from './start.js';
+import { errorText } from './output.js';
 import { ROOT, ensureSynth } from './synth.js';
 
 export interface InvokeOptions {

@@ -1,4 +1,5 @@
 import type { JobView } from '../functions/shared/job.js';
+import { ApiError } from './api-client.js';
 import { formatCount, formatRate, formatSeconds } from './numbers.js';
 
 /** How long the job ran by its own clock (created → finished), else as the client saw it. */
@@ -28,4 +29,14 @@ export function describeResult(job: JobView, clientMs: number): string[] {
       `wall time ${formatSeconds(wallMs)}, ${formatRate((job.done / wallMs) * 1000)} samples/s`,
   );
   return lines;
+}
+
+/** One readable line: the API's own code and message, never a stack trace. */
+export function errorText(error: unknown): string {
+  if (error instanceof ApiError) return `the API answered ${error.status} ${error.code}: ${error.message}`;
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
 }

@@ -65,7 +65,7 @@ export function renderFrame(job: JobView, columns: number, rows: number): string
     for (const task of tasks) {
       const note = task.failure ? `  failed: ${task.failure}` : '';
       lines.push(
-        `  task ${String(task.taskId).padStart(idWidth)} ${bar(task.progress, width)} ${String(percent(task.progress)).padStart(3)}%${note}`.slice(0, columns - 1),
+        `  task ${String(task.taskId).padStart(idWidth)} ${bar(task.progress, width)} ${String(percent(task.progress)).padStart(3)}%${note}`,
       );
     }
   } else {
@@ -82,7 +82,8 @@ export function renderFrame(job: JobView, columns: number, rows: number): string
     const finished = tasks.filter((t) => t.progress >= 1).length;
     lines.push(`  ${finished}/${tasks.length} tasks done${failed ? `, ${failed} failed` : ''}`);
   }
-  return lines;
+  // A line that wraps would throw off the cursor movement of the next redraw.
+  return lines.map((line) => line.slice(0, Math.max(1, columns - 1)));
 }
 
 /** A terminal: bars redrawn in place. */

@@ -1,6 +1,6 @@
 import { watchInterrupts } from './interrupt.js';
 import { startLocalSession, type LocalCloudInfo } from './local-session.js';
-import { errorText } from './start.js';
+import { errorText } from './output.js';
 import { ensureSynth } from './synth.js';
 import { displayPath } from './numbers.js';
 import type { TemplateFunction } from './functions.js';

@@ -4,7 +4,7 @@ import { ApiClient, ApiError } from './api-client.js';
 import { watchInterrupts } from './interrupt.js';
 import { startLocalSession, type LocalSession } from './local-session.js';
 import { displayPath, formatCount, formatSeconds } from './numbers.js';
-import { describeResult } from './output.js';
+import { describeResult, errorText } from './output.js';
 import { progressDisplay, type ProgressDisplay } from './progress.js';
 import { ROOT, ensureSynth } from './synth.js';
 
@@ -133,14 +133,4 @@ async function cancel(client: ApiClient, jobId: string): Promise<JobView> {
     if (error instanceof ApiError && error.code === 'JobFinished') return client.getJob(jobId);
     throw error;
   }
-}
-
-/** One readable line: the API's own code and message, never a stack trace. */
-export function errorText(error: unknown): string {
-  if (error instanceof ApiError) return `the API answered ${error.status} ${error.code}: ${error.message}`;
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
-    return `${error.message}${cause}`;
-  }
-  return String(error);
 }
