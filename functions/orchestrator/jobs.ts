@@ -91,6 +91,9 @@ export async function submitJob(request: JobRequest, idempotencyKey: string | un
     if (!same) {
       throw new ApiError(422, 'IdempotencyKeyReused', 'this Idempotency-Key was already used for a different request');
     }
+    // The first request may have died between creating the job and starting its run: start it again.
+    // A run that did start has claimed at least one task, and a duplicated run is harmless anyway.
+    if (existing.header.status === 'RUNNING' && existing.tasks.every((t) => t.invocations === 0)) await deps.startRun(jobId);
     return { view: viewJob(existing.header, existing.tasks, deps.now()), created: false };
   }
   await deps.startRun(jobId);
@@ -162,6 +165,9 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   if (!job) throw new UnknownJobError(jobId);
   if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
   await startTasks(job.header, job.tasks.filter((t) => t.invocations === 0 && t.cancelled !== true), deps);
+  // Poll quickly while the job is young (small jobs end within a fraction of a second), then settle
+  // at the configured interval.
+  let pollMs = Math.min(100, deps.pollIntervalMs);
   for (;;) {
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());
@@ -171,7 +177,8 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
       await deps.startRun(jobId);
       return view;
     }
-    await deps.sleep(deps.pollIntervalMs);
+    await deps.sleep(pollMs);
+    pollMs = Math.min(deps.pollIntervalMs, Math.ceil(pollMs * 1.5));
   }
 }
 

@@ -112,19 +112,22 @@ export class JobStore {
    * accepted state, from which a retried sampler resumes.
    */
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: jobKey(report.jobId), sk: taskSortKey(report.taskId) },
-          UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
-          ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now },
-        }),
-      );
-      return { cancelled: false, done: report.done, inside: report.inside };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+    // A report of nothing (a sampler asking where its task stands) can never move it forward: just read.
+    if (report.done > 0) {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: jobKey(report.jobId), sk: taskSortKey(report.taskId) },
+            UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now',
+            ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
+            ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now },
+          }),
+        );
+        return { cancelled: false, done: report.done, inside: report.inside };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
     }
     // ReturnValuesOnConditionCheckFailure would save this read, but dynalite ignores it.
     const task = await this.loadTask(report.jobId, report.taskId);

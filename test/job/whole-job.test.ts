@@ -91,6 +91,22 @@ describe('a whole job, in process, against dynalite', () => {
     expect(stack.asyncEvents.orchestrator!.filter((e: any) => e.jobId === first.json.jobId)).toHaveLength(1);
   });
 
+  it('a repeated Idempotency-Key starts the run that the first request failed to start', async () => {
+    const headers = { 'Idempotency-Key': `lost-run-${Date.now()}` };
+    const body = JSON.stringify({ samples: 200_000, tasks: 2, seed: 9 });
+    stack.asyncFault = (name) => (name === 'orchestrator' ? 'drop' : undefined);
+    const first = await stack.api('POST', '/jobs', { body, headers });
+    stack.asyncFault = () => undefined;
+    await stack.settle();
+    expect((await stack.api('GET', '/jobs/{id}', { id: first.json.jobId })).json.done).toBe(0);
+    const repeat = await stack.api('POST', '/jobs', { body, headers });
+    expect(repeat.json.jobId).toBe(first.json.jobId);
+    await stack.settle();
+    const result = (await stack.api('GET', '/jobs/{id}', { id: first.json.jobId })).json;
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.done).toBe(200_000);
+  });
+
   it('restarts a task whose sampler Lambda gave up on, and the count is exactly the fault-free one', async () => {
     const clean = await runJob({ samples: 400_000, tasks: 3, seed: 5 });
     let failures = 0;

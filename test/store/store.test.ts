@@ -61,6 +61,13 @@ describe('JobStore', () => {
     expect((await store.loadTask(jobId, 2))!.inside).toBe(38_000);
   });
 
+  it('answers a report of nothing with the accepted state, without writing', async () => {
+    await store.applyReport({ jobId, taskId: 1, done: 16_384, inside: 12_000 }, 1);
+    expect(await store.applyReport({ jobId, taskId: 1, done: 0, inside: 0 }, 2)).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
+    expect((await store.loadTask(jobId, 1))!.updatedAt).toBe(1);
+    await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 0, inside: 0 }, 1)).rejects.toThrow(UnknownJobError);
+  });
+
   it('refuses a report beyond the task\'s samples', async () => {
     await expect(store.applyReport({ jobId, taskId: 0, done: 10 * 16_384, inside: 1 }, 1)).rejects.toThrow(RangeError);
     expect((await store.loadTask(jobId, 0))!.done).toBe(0);
