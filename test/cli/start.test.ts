@@ -68,7 +68,7 @@ describe('npm start', () => {
     const logFile = join(scratch, 'start-bad.log');
     const run = await runNpm(['start', '--', '--samples', '1e6', '--tasks', '0', '--log-file', logFile]);
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/^Error: the API answered 400 InvalidRequest: .*minimum/m);
+    expect(run.stderr).toMatch(/^Error: the API answered 400 InvalidRequest: "tasks" must be between 1 and 1000, got 0$/m);
     expect(run.stderr).toContain('The request was: {"samples":1000000,"tasks":0}');
     expect(hasStackTrace(run.stderr)).toBe(false);
     expect(run.stdout).not.toMatch(/Progress:/);

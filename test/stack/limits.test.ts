@@ -35,18 +35,6 @@ describe('limits chosen at deploy time', () => {
     });
   });
 
-  it('reach the request model, so API Gateway rejects what the orchestrator would', () => {
-    template.hasResourceProperties('AWS::ApiGateway::Model', {
-      Schema: Match.objectLike({
-        properties: {
-          samples: { type: 'integer', minimum: 1, maximum: 5e9 },
-          tasks: { type: 'integer', minimum: 1, maximum: 50 },
-          seed: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-        },
-      }),
-    });
-  });
-
   it('set the sampler concurrency, the event ages and the stage throttling', () => {
     template.hasResourceProperties('AWS::Lambda::Function', { Timeout: 300, ReservedConcurrentExecutions: 7 });
     const ages = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')).map(

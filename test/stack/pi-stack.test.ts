@@ -294,7 +294,7 @@ describe('REST API', () => {
     }
   });
 
-  it('the model is a closed draft-4 object: integer samples and tasks required, optional integer seed', () => {
+  it('the model is a closed draft-4 object: samples and tasks required, seed optional, nothing else', () => {
     template.hasResourceProperties('AWS::ApiGateway::Model', {
       ContentType: 'application/json',
       Schema: Match.exact({
@@ -303,11 +303,7 @@ describe('REST API', () => {
         type: 'object',
         additionalProperties: false,
         required: ['samples', 'tasks'],
-        properties: {
-          samples: { type: 'integer', minimum: 1, maximum: 1e12 },
-          tasks: { type: 'integer', minimum: 1, maximum: 1000 },
-          seed: { type: 'integer', minimum: 0, maximum: 9007199254740991 },
-        },
+        properties: { samples: {}, tasks: {}, seed: {} },
       }),
     });
   });
