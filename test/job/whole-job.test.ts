@@ -107,24 +107,16 @@ describe('a whole job, in process, against dynalite', () => {
     expect(result.done).toBe(200_000);
   });
 
-  it('restarts a task whose sampler Lambda gave up on, and the count is exactly the fault-free one', async () => {
-    const clean = await runJob({ samples: 400_000, tasks: 3, seed: 5 });
-    let failures = 0;
-    stack.asyncFault = (name, payload) => (name === 'sampler' && payload.taskId === 1 && failures++ === 0 ? 'fail' : undefined);
-    const faulty = await runJob({ samples: 400_000, tasks: 3, seed: 5 });
+  it.each([
+    ['whose sampler Lambda gave up on', 'fail', 1, 5],
+    ['whose event was lost, once it goes silent', 'drop', 2, 6],
+  ] as const)('restarts a task %s, and the count is exactly the fault-free one', async (_name, fault, taskId, seed) => {
+    const clean = await runJob({ samples: 400_000, tasks: 3, seed });
+    let events = 0;
+    stack.asyncFault = (name, payload) => (name === 'sampler' && payload.taskId === taskId && events++ === 0 ? fault : undefined);
+    const faulty = await runJob({ samples: 400_000, tasks: 3, seed });
     stack.asyncFault = () => undefined;
-    expect(failures).toBe(2);
-    expect(faulty.result.status).toBe('SUCCEEDED');
-    expect(faulty.result.inside).toBe(clean.result.inside);
-  });
-
-  it('restarts a task whose event was lost once it goes silent', async () => {
-    const clean = await runJob({ samples: 400_000, tasks: 3, seed: 6 });
-    let drops = 0;
-    stack.asyncFault = (name, payload) => (name === 'sampler' && payload.taskId === 2 && drops++ === 0 ? 'drop' : undefined);
-    const faulty = await runJob({ samples: 400_000, tasks: 3, seed: 6 });
-    stack.asyncFault = () => undefined;
-    expect(drops).toBe(2);
+    expect(events).toBe(2);
     expect(faulty.result.status).toBe('SUCCEEDED');
     expect(faulty.result.inside).toBe(clean.result.inside);
   });
