@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { documentClient, invokeAsync } from '../shared/clients.js';
+import { documentClient } from '../shared/clients/dynamodb.js';
+import { invokeAsync } from '../shared/clients/lambda.js';
 import { getIntFromEnv, getStringFromEnv } from '../shared/env.js';
 import { JobStore } from '../shared/store.js';
 import { handleApiEvent, type ApiDeps } from './api.js';

@@ -1,4 +1,4 @@
-import { documentClient } from '../shared/clients.js';
+import { documentClient } from '../shared/clients/dynamodb.js';
 import { getStringFromEnv } from '../shared/env.js';
 import type { ReportAnswer } from '../shared/job.js';
 import { JobStore } from '../shared/store.js';

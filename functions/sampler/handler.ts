@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { invokeSync } from '../shared/clients.js';
+import { invokeSync } from '../shared/clients/lambda.js';
 import { getIntFromEnv, getStringFromEnv } from '../shared/env.js';
 import type { ReportAnswer, SamplerEvent } from '../shared/job.js';
 import { kernel } from '../shared/kernel/index.js';

@@ -1,16 +1,9 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InvocationType, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 
 /**
- * SDK clients, created once per execution environment. Endpoints come from the SDK's standard
- * configuration (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_LAMBDA`), the only thing the local
- * cloud changes.
+ * The Lambda client, created once per execution environment. The endpoint comes from the SDK's
+ * standard configuration (`AWS_ENDPOINT_URL_LAMBDA`), the only thing the local cloud changes.
  */
-export const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-  marshallOptions: { removeUndefinedValues: true },
-});
-
 export const lambdaClient = new LambdaClient({});
 
 /** Async invoke (InvocationType Event): Lambda queues the event, retries it and may deliver it twice. */
