@@ -9,10 +9,16 @@ import { ACCOUNT_ID, REGION, Resolver, loadTemplate } from './template.js';
 import { readStack, type FunctionDef } from './stack.js';
 import { startDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { LambdaService, type DestinationRecord } from './lambda/service.js';
+import type { InvocationRecord } from './lambda/runtime.js';
 import { readRestApis } from './apigateway/model.js';
 import { ApiGateway } from './apigateway/server.js';
+import { applyOverrides, findFunction, type EnvOverrides, type TimeoutOverrides } from './settings.js';
+import { loadFaultConfig, type FaultConfig } from './faults/config.js';
+import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
+import { startDynamoDbFront } from './faults/dynamodb-front.js';
 
-export type { DestinationRecord };
+export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind };
+export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
 
 export interface LocalCloudOptions {
   /** e.g. `cdk.out/PiStack.template.json`; asset folders are read next to it. */
@@ -38,15 +44,46 @@ export interface LocalCloudOptions {
   /**
    * Worker processes per function at most (env LOCAL_CLOUD_MAX_WORKERS). By default a function gets as many
    * as its concurrency; a lower cap spares a small machine: invocations still count toward the function's
-   * concurrency (and its 429s) but wait for a free worker.
+   * concurrency (and its 429s) but wait for a free worker. An object caps by function (logical id or
+   * construct name), `*` for the others.
    */
-  maxWorkersPerFunction?: number;
+  maxWorkersPerFunction?: number | Record<string, number>;
+  /**
+   * Environment variables by function (logical id or construct name, e.g. `sampler`), `Parameters` for
+   * every function, as in `sam local --env-vars env.json`; applied after LOCAL_CLOUD_ENV_VARS (a JSON
+   * file path, or inline JSON). Variables the template does not declare are added.
+   */
+  envOverrides?: EnvOverrides;
+  /** Timeouts in seconds by function (logical id or construct name); applied after LOCAL_CLOUD_TIMEOUTS. */
+  timeoutOverrides?: TimeoutOverrides;
+  /**
+   * Stage throttling instead of the template's: `false` turns it off (env LOCAL_CLOUD_API_THROTTLING=off),
+   * or a rate and burst (env `rate,burst`).
+   */
+  apiThrottling?: false | { rateLimit: number; burstLimit: number };
+  /** Faults to inject (see local/README.md); env LOCAL_CLOUD_FAULTS (a JSON file path, or inline JSON). */
+  faults?: FaultConfig;
+}
+
+/** The fault injector of a cloud started with faults. */
+export interface LocalFaults {
+  /** Faults injected so far, by kind. */
+  counts(): Partial<Record<FaultKind, number>>;
+  /** Every fault injected so far: kind, target (function logical id or `dynamodb`), subject, time. */
+  events(): FaultEvent[];
+  /** Replaces the configuration at run time (counts and events are kept). */
+  configure(config: FaultConfig): void;
+  /** Forgets counts and events. */
+  clear(): void;
+  /** The DynamoDB endpoint the functions use: the fault front before the DynamoDB server. */
+  dynamodbEndpoint: string;
 }
 
 export interface LocalCloud {
   /** Stage base URL, e.g. `http://127.0.0.1:PORT/prod/` (empty when the stack has no REST API). */
   apiUrl: string;
   lambdaEndpoint: string;
+  /** The DynamoDB server itself (with faults configured, the functions go through `faults.dynamodbEndpoint`). */
   dynamodbEndpoint: string;
   /** The only credentials IAM-authorized API methods accept; any work for Lambda and DynamoDB. */
   credentials: { accessKeyId: string; secretAccessKey: string };
@@ -63,6 +100,12 @@ export interface LocalCloud {
   workerPids(): number[];
   /** Async events queued or waiting for a retry. */
   pendingEvents(): number;
+  /** Invocations admitted and not yet ended, of one function (logical id or construct name) or of all. */
+  invocationsInFlight(fn?: string): number;
+  /** The newest 100,000 invocations of one function (logical id or construct name) or of all, in order of admission. */
+  invocations(fn?: string): InvocationRecord[];
+  /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
+  faults?: LocalFaults;
   /** Runs the TTL sweep now; returns the number of items deleted. */
   sweepExpiredItems(): Promise<number>;
   /** Ends every worker process and server. */
@@ -80,6 +123,31 @@ function numberOption(value: number | undefined, envName: string, fallback: numb
   if (value !== undefined) return value;
   const env = process.env[envName];
   return env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : fallback;
+}
+
+function workerCaps(option: LocalCloudOptions['maxWorkersPerFunction'], functions: FunctionDef[]): (def: FunctionDef) => number {
+  if (typeof option !== 'object') {
+    const all = numberOption(option, 'LOCAL_CLOUD_MAX_WORKERS', Infinity);
+    return () => all;
+  }
+  const caps = new Map<string, number>();
+  for (const [key, n] of Object.entries(option)) {
+    if (key === '*') continue;
+    const def = findFunction(functions, key);
+    if (!def) throw new Error(`maxWorkersPerFunction: no function "${key}" in the template`);
+    caps.set(def.logicalId, n);
+  }
+  return (def) => caps.get(def.logicalId) ?? option['*'] ?? Infinity;
+}
+
+function apiThrottling(option: LocalCloudOptions['apiThrottling']): LocalCloudOptions['apiThrottling'] | undefined {
+  if (option !== undefined) return option;
+  const env = process.env.LOCAL_CLOUD_API_THROTTLING?.trim();
+  if (env === undefined || env === '') return undefined;
+  if (env === 'off') return false;
+  const [rate, burst] = env.split(',').map(Number);
+  if (!(rate! > 0 && burst! > 0)) throw new Error(`LOCAL_CLOUD_API_THROTTLING must be "off" or "rate,burst", got "${env}"`);
+  return { rateLimit: rate!, burstLimit: burst! };
 }
 
 function listen(handler: RequestListener, port: number): Promise<Server> {
@@ -136,7 +204,15 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   const template = loadTemplate(opts.templatePath);
   const resolver = new Resolver(template, opts.templatePath);
   const stack = readStack(resolver, opts.templatePath);
+  applyOverrides(stack.functions, opts.envOverrides, opts.timeoutOverrides);
+  const faultConfig = loadFaultConfig(opts.faults);
+  const injector = faultConfig && new FaultInjector(faultConfig, stack.functions, log);
   const apis = readRestApis(resolver);
+  const throttling = apiThrottling(opts.apiThrottling);
+  for (const api of apis) {
+    if (throttling === false) delete api.throttle;
+    else if (throttling) api.throttle = throttling;
+  }
   const warnings = [...stack.warnings, ...apis.flatMap((a) => a.warnings)];
   if (apis.length > 1) warnings.push(`several REST APIs; serving ${apis[0]!.logicalId} only`);
   for (const w of warnings) log(`[local] warning: ${w}`);
@@ -161,12 +237,19 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     let lambda: LambdaService | undefined;
     const lambdaServer = await listen((req, res) => lambda!.handle(req, res), opts.lambdaPort ?? 0);
     cleanup.push(() => close(lambdaServer));
-    const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: dynamo.endpoint };
+    let functionsDynamoDb = dynamo.endpoint;
+    if (injector) {
+      const front = await startDynamoDbFront(dynamo.endpoint, injector, log);
+      cleanup.push(() => front.stop());
+      functionsDynamoDb = front.endpoint;
+    }
+    const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: functionsDynamoDb };
     lambda = new LambdaService(stack.functions, stack.queues, (def) => workerEnv(def, endpoints), {
       log,
       retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', 1_000),
       defaultConcurrency: numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', 10),
-      maxWorkersPerFunction: numberOption(opts.maxWorkersPerFunction, 'LOCAL_CLOUD_MAX_WORKERS', Infinity),
+      maxWorkersPerFunction: workerCaps(opts.maxWorkersPerFunction, stack.functions),
+      ...(injector && { faults: injector }),
     });
     const service = lambda;
     // Workers go first so no invocation outlives the servers it talks to.
@@ -190,10 +273,16 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       apiUrl = `${endpointOf(apiServer)}/${api.stageName}/`;
     }
 
+    const runtimesOf = (fn: string | undefined) => {
+      if (fn === undefined) return [...service.runtimes.values()];
+      const def = findFunction(stack.functions, fn);
+      if (!def) throw new Error(`no function "${fn}" in the template`);
+      return [service.runtimes.get(def.name)!];
+    };
     const cloud: LocalCloud = {
       apiUrl,
       lambdaEndpoint: endpoints.lambda,
-      dynamodbEndpoint: endpoints.dynamodb,
+      dynamodbEndpoint: dynamo.endpoint,
       credentials: { ...LOCAL_CREDENTIALS },
       region: REGION,
       tableNames: Object.fromEntries(stack.tables.map((t) => [t.logicalId, t.name])),
@@ -202,10 +291,24 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       deadLetters: (queue) => service.deadLetters(queue),
       workerPids: () => [...service.runtimes.values()].flatMap((rt) => rt.pids()),
       pendingEvents: () => service.pendingEvents(),
+      invocationsInFlight: (fn) => runtimesOf(fn).reduce((n, rt) => n + rt.inFlight(), 0),
+      invocations: (fn) =>
+        runtimesOf(fn)
+          .flatMap((rt) => rt.records.map((r) => ({ ...r })))
+          .sort((a, b) => a.startedAt - b.startedAt),
+      ...(injector && {
+        faults: {
+          counts: () => injector.counts(),
+          events: () => injector.events(),
+          configure: (config: FaultConfig) => injector.configure(config),
+          clear: () => injector.clear(),
+          dynamodbEndpoint: endpoints.dynamodb,
+        },
+      }),
       sweepExpiredItems: () => dynamo.sweepExpired(),
       stop: stopAll,
     };
-    log(`[local] API ${apiUrl || '(none)'} · Lambda ${endpoints.lambda} · DynamoDB ${endpoints.dynamodb}`);
+    log(`[local] API ${apiUrl || '(none)'} · Lambda ${endpoints.lambda} · DynamoDB ${dynamo.endpoint}${injector ? ` (functions: ${endpoints.dynamodb}, with faults)` : ''}`);
     return cloud;
   } catch (err) {
     await stopAll();

@@ -15,6 +15,8 @@ export interface FunctionDef {
   logicalId: string;
   /** Local function name: the logical id, as in SAM. */
   name: string;
+  /** The construct path below the stack (`PiStack/sampler/Resource` → `sampler`), else the logical id. */
+  friendlyName: string;
   arn: string;
   runtime: string;
   /** Folder holding the bundled code (what `cdk deploy` uploads). */
@@ -84,6 +86,7 @@ function readFunction(resolver: Resolver, templateDir: string, id: string, res: 
   const fn: FunctionDef = {
     logicalId: id,
     name: id,
+    friendlyName: friendlyName(id, res),
     arn: lambdaArn(id),
     runtime: typeof p.Runtime === 'string' ? p.Runtime : 'unknown',
     codeDir: '',
@@ -116,6 +119,13 @@ function readFunction(resolver: Resolver, templateDir: string, id: string, res: 
     fn.problem = (err as Error).message;
   }
   return fn;
+}
+
+function friendlyName(id: string, res: CfnResource): string {
+  const path = res.Metadata?.['aws:cdk:path'];
+  const segments = typeof path === 'string' ? path.split('/').slice(1) : [];
+  if (segments.at(-1) === 'Resource') segments.pop();
+  return segments.length > 0 ? segments.join('/') : id;
 }
 
 /** The asset folder: `aws:asset:path` metadata (set by the CDK CLI), else the S3 key's hash. */

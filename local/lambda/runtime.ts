@@ -5,6 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { FunctionDef } from '../stack.js';
+import type { FaultInjector, InvocationFault } from '../faults/injector.js';
 
 const WORKER_RUNTIME = fileURLToPath(new URL('./worker-runtime.mjs', import.meta.url));
 /** Lambda gives on-demand initialisation 10 s. */
@@ -37,6 +38,23 @@ export interface InvokeRequest {
   /** Sync callers of a function with reserved concurrency are throttled instead of waiting. */
   throttleWhenFull: boolean;
 }
+
+/** One invocation as the service saw it (kept for tests and diagnostics). */
+export interface InvocationRecord {
+  function: string;
+  requestId: string;
+  /** The event, cut at 1,000 characters. */
+  payload: string;
+  /** When the invocation was admitted (it may then wait for a worker). */
+  startedAt: number;
+  endedAt?: number;
+  ok?: boolean;
+  /** The result or error record, cut at 1,000 characters. */
+  result?: string;
+}
+
+const RECORD_CHARS = 1_000;
+const MAX_RECORDS = 100_000;
 
 export class ThrottledError extends Error {
   override name = 'ThrottledError';
@@ -75,6 +93,8 @@ class Worker {
   readonly exited: Promise<void>;
   initMs?: number;
   initReported = false;
+  /** Invocations this worker has started (the fault injector's `crashAfter` counts them). */
+  served = 0;
   dead = false;
   current?: Invocation;
   exitReason?: string;
@@ -104,6 +124,11 @@ class Worker {
         });
         resolve();
       });
+    });
+    // Writing to a worker that just died fails asynchronously (EPIPE); its exit already fails the invocation.
+    this.proc.on('error', (err) => {
+      this.emit(this.current?.requestId, `worker process error: ${err.message}`, this.current);
+      this.kill();
     });
     for (const stream of [this.proc.stdout, this.proc.stderr]) {
       if (!stream) continue;
@@ -166,6 +191,10 @@ export class FunctionRuntime {
   private stopped = false;
   /** Called whenever a slot frees up and no synchronous caller was waiting for it. */
   onSlotFree: () => void = () => undefined;
+  /** Breaks chosen invocations (throw, crash, run into the timeout) when faults are configured. */
+  faults?: FaultInjector;
+  /** The newest invocations, oldest first. */
+  readonly records: InvocationRecord[] = [];
 
   constructor(
     readonly def: FunctionDef,
@@ -176,6 +205,11 @@ export class FunctionRuntime {
   ) {
     this.capacity = def.reservedConcurrency ?? defaultConcurrency;
     this.maxWorkers = Math.max(1, Math.min(this.capacity, maxWorkers));
+  }
+
+  /** Invocations admitted and not yet ended (running, or waiting for a worker). */
+  inFlight(): number {
+    return this.running;
   }
 
   hasFreeSlot(): boolean {
@@ -190,14 +224,21 @@ export class FunctionRuntime {
   async invoke(req: InvokeRequest): Promise<InvocationResult> {
     if (this.def.problem) return this.failFast(req.requestId, 'Runtime.InvalidFunction', this.def.problem);
     await this.acquire(req.throttleWhenFull);
+    const record: InvocationRecord = { function: this.def.name, requestId: req.requestId, payload: req.payload.slice(0, RECORD_CHARS), startedAt: Date.now() };
+    if (this.records.length >= MAX_RECORDS) this.records.shift();
+    this.records.push(record);
     try {
       await this.acquireWorker();
       try {
-        return await this.run(req);
+        const result = await this.run(req);
+        record.ok = result.ok;
+        record.result = result.payload.slice(0, RECORD_CHARS);
+        return result;
       } finally {
         this.releaseWorker();
       }
     } finally {
+      record.endedAt = Date.now();
       this.release();
     }
   }
@@ -293,17 +334,44 @@ export class FunctionRuntime {
     this.platform(`START RequestId: ${req.requestId} Version: $LATEST`, inv);
     const invokeStarted = performance.now();
 
+    const fault = this.faults?.planInvocation(this.def, req.payload, worker.served++);
+    if (fault?.kind === 'throw') {
+      const error = { errorType: 'InjectedFault', errorMessage: 'injected fault: the invocation failed before its handler ran' };
+      this.emitLine(req.requestId, `ERROR\t${JSON.stringify(error)}`, inv);
+      if (!worker.dead && !this.stopped) this.idle.push(worker);
+      return this.finish(inv, invokeStarted, { ok: false, error }, initMs);
+    }
+
     const timeoutMs = this.def.timeoutSeconds * 1000;
     const outcome = await new Promise<{ ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string }>((resolve) => {
       let done = false;
+      let faultTimer: NodeJS.Timeout | undefined;
       const settle: Invocation['settle'] = (o) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        clearTimeout(faultTimer);
         worker!.current = undefined;
         resolve(o);
       };
-      inv.settle = settle;
+      let struck = false;
+      const strike = (f: Exclude<InvocationFault, { kind: 'throw' }>): void => {
+        if (done || struck) return;
+        struck = true;
+        this.faults?.record(f.kind, this.def.logicalId, this.faults.subjectOf(req.payload));
+        // A crash ends the process (its exit fails the invocation); a stall freezes it until the timeout kills it.
+        if (f.kind === 'timeout') worker!.proc.kill('SIGSTOP');
+        else worker!.kill();
+      };
+      inv.settle = (o) => {
+        if (fault && o.status === undefined && !done) {
+          // The handler returned before the fault struck: it strikes now and the result is lost.
+          clearTimeout(faultTimer);
+          strike(fault);
+          return;
+        }
+        settle(o);
+      };
       worker!.current = inv;
       const timer = setTimeout(() => {
         worker!.kill();
@@ -325,6 +393,7 @@ export class FunctionRuntime {
         clientContext: req.clientContext,
         traceId: `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${req.requestId.replace(/-/g, '').slice(0, 24)};Sampled=0`,
       });
+      if (fault) faultTimer = setTimeout(() => strike(fault), fault.atMs);
     });
     if (outcome.status !== undefined) worker.kill();
     if (!worker.dead && !this.stopped) this.idle.push(worker);

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACCOUNT_ID, REGION, lambdaArn } from '../template.js';
 import type { FunctionDef, QueueDef } from '../stack.js';
 import { FunctionRuntime, StoppedError, ThrottledError, type InvocationResult } from './runtime.js';
+import type { EventCopy, FaultInjector } from '../faults/injector.js';
 
 export const SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 export const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
@@ -22,8 +23,10 @@ export interface LambdaServiceOptions {
   retryDelayMs: number;
   /** Concurrency cap of functions without reserved concurrency. */
   defaultConcurrency: number;
-  /** Worker processes per function at most; invocations admitted beyond it wait for a worker. */
-  maxWorkersPerFunction?: number;
+  /** Worker processes per function at most (one number for all, or by function); invocations admitted beyond it wait for a worker. */
+  maxWorkersPerFunction?: number | ((def: FunctionDef) => number);
+  /** Breaks chosen events and invocations. */
+  faults?: FaultInjector;
 }
 
 /** What an on-failure or on-success destination receives. */
@@ -64,6 +67,8 @@ export class LambdaService {
   readonly runtimes = new Map<string, FunctionRuntime>();
   private readonly queues = new Map<string, AsyncEvent[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Events held back by a reorder fault, by function, until a later event overtakes them. */
+  private readonly held = new Map<string, { event: AsyncEvent; timer: NodeJS.Timeout }[]>();
   private readonly letters = new Map<string, unknown[]>();
   private readonly queueDefs: QueueDef[];
   private stopped = false;
@@ -76,8 +81,10 @@ export class LambdaService {
   ) {
     this.queueDefs = queues;
     for (const def of functions) {
-      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction);
+      const maxWorkers = typeof opts.maxWorkersPerFunction === 'function' ? opts.maxWorkersPerFunction(def) : opts.maxWorkersPerFunction;
+      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, maxWorkers);
       rt.onSlotFree = () => this.pump(rt);
+      if (opts.faults) rt.faults = opts.faults;
       this.runtimes.set(def.name, rt);
       this.queues.set(def.name, []);
     }
@@ -98,6 +105,7 @@ export class LambdaService {
 
   /** Runs a synchronous invocation (RequestResponse). */
   invokeSync(rt: FunctionRuntime, payload: string, opts: { clientContext?: unknown; requestId?: string } = {}): Promise<InvocationResult> {
+    if (this.opts.faults?.throttleInvoke(rt.def, payload)) return Promise.reject(new ThrottledError('Rate Exceeded.'));
     return rt.invoke({
       requestId: opts.requestId ?? randomUUID(),
       payload,
@@ -115,9 +123,51 @@ export class LambdaService {
       this.fail(rt, { requestId, payload, enqueuedAt: Date.now(), attempts: 0 }, 'RetriesExhausted');
       return requestId;
     }
-    this.queues.get(rt.def.name)!.push({ requestId, payload, enqueuedAt: Date.now(), attempts: 0 });
-    this.pump(rt);
+    const plan = this.opts.faults?.planEvent(rt.def, payload) ?? { drop: false, copies: [{ delayMs: 0 }] };
+    if (plan.drop) {
+      this.opts.log(`[${rt.def.name}] ${requestId} async event lost (injected fault)`);
+      return requestId;
+    }
+    const enqueuedAt = Date.now();
+    for (const copy of plan.copies) this.admit(rt, { requestId, payload, enqueuedAt, attempts: 0 }, copy);
     return requestId;
+  }
+
+  /** Queues an accepted event, late or held back when a fault says so. */
+  private admit(rt: FunctionRuntime, event: AsyncEvent, copy: EventCopy): void {
+    if (this.stopped) return;
+    if (copy.delayMs > 0) {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.admit(rt, event, { ...copy, delayMs: 0 });
+      }, copy.delayMs);
+      this.timers.add(timer);
+      return;
+    }
+    const held = this.held.get(rt.def.name) ?? [];
+    this.held.set(rt.def.name, held);
+    if (copy.reorderMs !== undefined) {
+      const entry = {
+        event,
+        timer: setTimeout(() => {
+          const i = held.indexOf(entry);
+          if (i < 0) return;
+          held.splice(i, 1);
+          this.queues.get(rt.def.name)!.push(event);
+          this.pump(rt);
+        }, copy.reorderMs),
+      };
+      held.push(entry);
+      return;
+    }
+    const queue = this.queues.get(rt.def.name)!;
+    queue.push(event);
+    // Events held back go after the one that overtook them.
+    for (const entry of held.splice(0)) {
+      clearTimeout(entry.timer);
+      queue.push(entry.event);
+    }
+    this.pump(rt);
   }
 
   /** Messages recorded for an SQS queue (on-failure destination or dead-letter queue), by logical id or name. */
@@ -130,6 +180,7 @@ export class LambdaService {
   pendingEvents(): number {
     let n = this.timers.size;
     for (const q of this.queues.values()) n += q.length;
+    for (const h of this.held.values()) n += h.length;
     return n;
   }
 
@@ -137,6 +188,7 @@ export class LambdaService {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const h of this.held.values()) for (const entry of h.splice(0)) clearTimeout(entry.timer);
     await Promise.all([...this.runtimes.values()].map((rt) => rt.stop()));
   }
 
@@ -148,6 +200,16 @@ export class LambdaService {
       const event = queue.shift()!;
       if (Date.now() - event.enqueuedAt > rt.def.async.maxEventAgeSeconds * 1000) {
         this.fail(rt, event, 'EventAgeExceeded');
+        continue;
+      }
+      if (this.opts.faults?.throttleEvent(rt.def, event.payload)) {
+        // A throttled event goes back to the queue without spending an attempt, until its maximum age.
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          queue.push(event);
+          this.pump(rt);
+        }, this.opts.retryDelayMs);
+        this.timers.add(timer);
         continue;
       }
       event.attempts++;
@@ -280,6 +342,7 @@ export class LambdaService {
       return;
     }
     if (type === 'Event') {
+      if (this.opts.faults?.throttleInvoke(rt.def, payload)) throw throttled();
       const requestId = this.enqueue(rt, payload);
       reply(res, 202, { ...base, 'x-amzn-RequestId': requestId });
       return;
@@ -291,9 +354,7 @@ export class LambdaService {
     try {
       result = await this.invokeSync(rt, payload, { clientContext });
     } catch (err) {
-      if (err instanceof ThrottledError) {
-        throw new ServiceError(429, 'TooManyRequestsException', 'Rate Exceeded.', { Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' });
-      }
+      if (err instanceof ThrottledError) throw throttled();
       throw err;
     }
     let out = result.payload;
@@ -307,6 +368,10 @@ export class LambdaService {
     if (header(req, 'x-amz-log-type') === 'Tail') headers['X-Amz-Log-Result'] = tail(result.log);
     reply(res, 200, headers, out);
   }
+}
+
+function throttled(): ServiceError {
+  return new ServiceError(429, 'TooManyRequestsException', 'Rate Exceeded.', { Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' });
 }
 
 function tail(log: string): string {

@@ -1,0 +1,80 @@
+// Per-function settings given from outside the template, as `sam local --env-vars env.json` does:
+// environment overrides and timeouts, keyed by logical id or construct name.
+import { readFileSync } from 'node:fs';
+import type { FunctionDef } from './stack.js';
+
+/** Variables by function (logical id or construct name); `Parameters` applies to every function, as in SAM's env.json. */
+export type EnvOverrides = Record<string, Record<string, string | number | boolean>>;
+/** Timeout in seconds by function (logical id or construct name). */
+export type TimeoutOverrides = Record<string, number>;
+
+/** The JSON an environment variable names: a file path, or the JSON itself when it starts with `{`. */
+export function readJsonSetting(envName: string): unknown {
+  const raw = process.env[envName];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const text = raw.trim().startsWith('{') ? raw : readFileSync(raw, 'utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new Error(`${envName}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/** Finds a function by logical id or construct name (case-insensitive), like `sam local invoke`. */
+export function findFunction(functions: readonly FunctionDef[], key: string): FunctionDef | undefined {
+  const lower = key.toLowerCase();
+  return (
+    functions.find((f) => f.logicalId === key) ??
+    functions.find((f) => f.logicalId.toLowerCase() === lower || f.friendlyName.toLowerCase() === lower)
+  );
+}
+
+function unknownFunction(where: string, key: string, functions: readonly FunctionDef[]): Error {
+  const names = functions.map((f) => `${f.friendlyName} (${f.logicalId})`).join(', ');
+  return new Error(`${where}: no function "${key}" in the template; choose one of: ${names}`);
+}
+
+/**
+ * Applies environment and timeout overrides to the function definitions, in place: first those
+ * of the files named by LOCAL_CLOUD_ENV_VARS / LOCAL_CLOUD_TIMEOUTS, then the options. Unlike SAM,
+ * a variable the template does not declare is added (settings with code defaults, such as
+ * STALL_SECONDS, are tuned this way).
+ */
+export function applyOverrides(functions: FunctionDef[], env: EnvOverrides | undefined, timeouts: TimeoutOverrides | undefined): void {
+  const envSources: [string, unknown][] = [
+    ['LOCAL_CLOUD_ENV_VARS', readJsonSetting('LOCAL_CLOUD_ENV_VARS')],
+    ['envOverrides', env],
+  ];
+  for (const [where, value] of envSources) {
+    if (value === undefined) continue;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where} must be a JSON object`);
+    for (const [key, vars] of Object.entries(value as Record<string, unknown>)) {
+      if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) throw new Error(`${where}.${key} must be an object of variables`);
+      let targets = functions;
+      if (key !== 'Parameters') {
+        const fn = findFunction(functions, key);
+        if (!fn) throw unknownFunction(where, key, functions);
+        targets = [fn];
+      }
+      for (const [name, v] of Object.entries(vars as Record<string, unknown>)) {
+        if (!['string', 'number', 'boolean'].includes(typeof v)) throw new Error(`${where}.${key}.${name} must be a string, number or boolean`);
+        for (const fn of targets) fn.environment[name] = String(v);
+      }
+    }
+  }
+  const timeoutSources: [string, unknown][] = [
+    ['LOCAL_CLOUD_TIMEOUTS', readJsonSetting('LOCAL_CLOUD_TIMEOUTS')],
+    ['timeoutOverrides', timeouts],
+  ];
+  for (const [where, value] of timeoutSources) {
+    if (value === undefined) continue;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where} must be a JSON object`);
+    for (const [key, seconds] of Object.entries(value as Record<string, unknown>)) {
+      const fn = findFunction(functions, key);
+      if (!fn) throw unknownFunction(where, key, functions);
+      // Lambda's range: 1 s to 15 min; fractions help tests.
+      if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 900)) throw new Error(`${where}.${key} must be seconds between 0 and 900`);
+      fn.timeoutSeconds = seconds;
+    }
+  }
+}
