@@ -1,7 +1,7 @@
 // DynamoDB on 127.0.0.1: dynalite, with the template's tables, in memory or in a
 // folder, and a TTL sweeper (dynalite never expires items; DynamoDB does).
 import { mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import {
@@ -15,6 +15,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { TableDef } from './stack.js';
 
+/** How long stop() lets requests in progress finish. */
+const STOP_DRAIN_MS = 2_000;
 /** DynamoDB ignores TTL values more than five years in the past. */
 const TTL_IGNORE_OLDER_THAN_S = 5 * 365 * 24 * 60 * 60;
 
@@ -46,8 +48,51 @@ export async function startDynamoDb(opts: DynamoDbOptions): Promise<LocalDynamoD
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({ endpoint, region: opts.region, credentials: opts.credentials, maxAttempts: 1 });
 
+  // Requests being answered. dynalite closes its database once the server has closed, and throws
+  // (from inside, uncaught) at any request still at work then; so stop() refuses new requests, lets
+  // those at work finish, and only then closes the server. A request counts from the moment dynalite
+  // takes it until it answers, not until its socket closes: a caller that died (a killed worker)
+  // closes its socket while dynalite is still working for it.
+  let inFlight = 0;
+  let stopping = false;
+  let drained: (() => void) | undefined;
+  const [dynaliteHandler] = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (stopping) {
+      const body = JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'The local DynamoDB is stopping' });
+      res.writeHead(500, { 'Content-Type': 'application/x-amz-json-1.0', 'Content-Length': String(Buffer.byteLength(body)) });
+      res.end(body);
+      return;
+    }
+    inFlight++;
+    let counted = true;
+    const done = () => {
+      if (!counted) return;
+      counted = false;
+      if (--inFlight === 0) setImmediate(() => drained?.());
+    };
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      done();
+      return end(...args);
+    }) as ServerResponse['end'];
+    // A body that never completed never reached dynalite's actions.
+    res.once('close', () => {
+      if (!req.complete) done();
+    });
+    dynaliteHandler!(req, res);
+  });
+
   const stopServer = async (): Promise<void> => {
     client.destroy();
+    stopping = true;
+    if (inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        setTimeout(resolve, STOP_DRAIN_MS).unref();
+      });
+    }
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

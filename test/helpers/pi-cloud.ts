@@ -1,0 +1,117 @@
+// The synthesized stack on the local cloud with the quick settings that chaos, fuzz and load tests
+// need (short polls, stalls, deadlines and retry delays), plus its API client and a table reader.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ApiClient } from '../../cli/api-client.js';
+import { ensureSynth } from '../../cli/synth.js';
+import { startLocalCloud, type EnvOverrides, type LocalCloud, type LocalCloudOptions } from '../../local/index.js';
+import type { JobHeader, TaskItem } from '../../functions/shared/job.js';
+
+export interface PiCloudOptions extends Omit<LocalCloudOptions, 'templatePath' | 'log'> {
+  /** Merged over the quick defaults, by construct name. */
+  env?: { orchestrator?: EnvOverrides[string]; sampler?: EnvOverrides[string]; progress?: EnvOverrides[string] };
+  /** Keep every log line in `logs` (default: only the last 20,000). */
+  keepLogs?: number;
+}
+
+/** Quick settings: a job's life is seconds, so faults, restarts and deadlines play out within a test. */
+export const QUICK = {
+  pollIntervalMs: 500,
+  stallSeconds: 3,
+  taskRestarts: 2,
+  jobTimeoutSeconds: 15,
+  reportIntervalMs: 0,
+  retryDelayMs: 200,
+} as const;
+
+export interface StoredJobItems {
+  header: JobHeader;
+  tasks: TaskItem[];
+}
+
+export interface PiCloud {
+  cloud: LocalCloud;
+  client: ApiClient;
+  table: string;
+  /** Reads the DynamoDB server directly (never through the fault front). */
+  db: DynamoDBDocumentClient;
+  logs: string[];
+  /** Every item of the table, grouped by job id (items without a job header are under their own id too). */
+  scanJobs(): Promise<Map<string, { header?: JobHeader; tasks: TaskItem[]; other: Record<string, unknown>[] }>>;
+  /** Every item of the table, raw. */
+  scanItems(): Promise<Record<string, unknown>[]>;
+  stop(): Promise<void>;
+}
+
+export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiCloud> {
+  const templatePath = await ensureSynth();
+  const { env = {}, keepLogs = 20_000, ...cloudOptions } = options;
+  const logs: string[] = [];
+  const cloud = await startLocalCloud({
+    templatePath,
+    retryDelayMs: QUICK.retryDelayMs,
+    // A job's run holds an orchestrator worker for the job's life (it sleeps between polls), so the
+    // orchestrator gets many cheap workers; sampling and reports are CPU work, kept to a few.
+    defaultConcurrency: 64,
+    maxWorkersPerFunction: { orchestrator: 12, '*': 4 },
+    ...cloudOptions,
+    envOverrides: {
+      orchestrator: {
+        POLL_INTERVAL_MS: QUICK.pollIntervalMs,
+        STALL_SECONDS: QUICK.stallSeconds,
+        TASK_RESTARTS: QUICK.taskRestarts,
+        JOB_TIMEOUT_SECONDS: QUICK.jobTimeoutSeconds,
+        ...env.orchestrator,
+      },
+      sampler: { REPORT_INTERVAL_MS: QUICK.reportIntervalMs, ...env.sampler },
+      ...(env.progress && { progress: env.progress }),
+      ...cloudOptions.envOverrides,
+    },
+    log: (line) => {
+      logs.push(line);
+      if (logs.length > keepLogs) logs.splice(0, logs.length - keepLogs);
+    },
+  });
+  const table = Object.values(cloud.tableNames)[0]!;
+  const raw = new DynamoDBClient({ endpoint: cloud.dynamodbEndpoint, region: cloud.region, credentials: cloud.credentials });
+  const db = DynamoDBDocumentClient.from(raw);
+  const client = new ApiClient({ endpoint: cloud.apiUrl, region: cloud.region, credentials: cloud.credentials });
+
+  const scanItems = async (): Promise<Record<string, unknown>[]> => {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await db.send(new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  };
+
+  return {
+    cloud,
+    client,
+    table,
+    db,
+    logs,
+    scanItems,
+    async scanJobs() {
+      const jobs = new Map<string, { header?: JobHeader; tasks: TaskItem[]; other: Record<string, unknown>[] }>();
+      for (const item of await scanItems()) {
+        const id = String(item.pk).replace(/^JOB#/, '');
+        const entry = jobs.get(id) ?? { tasks: [], other: [] };
+        jobs.set(id, entry);
+        const { pk: _pk, sk, ...rest } = item;
+        if (sk === 'JOB') entry.header = rest as unknown as JobHeader;
+        else if (typeof sk === 'string' && sk.startsWith('TASK#')) entry.tasks.push(rest as unknown as TaskItem);
+        else entry.other.push(item);
+      }
+      for (const entry of jobs.values()) entry.tasks.sort((a, b) => a.taskId - b.taskId);
+      return jobs;
+    },
+    async stop() {
+      raw.destroy();
+      await cloud.stop();
+    },
+  };
+}
