@@ -9,7 +9,7 @@ import { BLOCK_SIZE, blockCount, kernel } from '../functions/shared/kernel/index
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 4e9);
 const ROUNDS = 5;
-const event = { jobId: 'bench', taskId: 0, seed: 1, samples: SAMPLES, startBlock: 0, endBlock: blockCount(SAMPLES) };
+const event = { jobId: 'bench', taskId: 0, seed: 1, samples: SAMPLES, startBlock: 0, endBlock: blockCount(SAMPLES), invocation: 1 };
 
 function store(latencyMs: number) {
   let accepted: ReportAnswer = { cancelled: false, done: 0, inside: 0 };

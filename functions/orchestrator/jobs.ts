@@ -73,14 +73,7 @@ export async function submitJob(request: JobRequest, idempotencyKey: string | un
     maxInvocations: 1 + deps.taskRestarts,
     ...(idempotencyKey !== undefined && { idempotencyKey }),
   };
-  const tasks: TaskItem[] = planTasks(request.samples, request.tasks).map((plan) => ({
-    ...plan,
-    jobId,
-    done: 0,
-    inside: 0,
-    invocations: 0,
-    expiresAt,
-  }));
+  const tasks = newTasks(header);
   if (!(await deps.store.createJob(header, tasks))) {
     const existing = await deps.store.loadJob(jobId);
     if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
@@ -91,22 +84,44 @@ export async function submitJob(request: JobRequest, idempotencyKey: string | un
     if (!same) {
       throw new ApiError(422, 'IdempotencyKeyReused', 'this Idempotency-Key was already used for a different request');
     }
-    // The first request may have died between creating the job and starting its run: start it again.
-    // A run that did start has claimed at least one task, and a duplicated run is harmless anyway.
-    if (existing.header.status === 'RUNNING' && existing.tasks.every((t) => t.invocations === 0)) await deps.startRun(jobId);
-    return { view: viewJob(existing.header, existing.tasks, deps.now()), created: false };
+    // The first request may have died after writing the header: finish what it left undone.
+    if (existing.tasks.length < existing.header.tasks) {
+      const written = new Set(existing.tasks.map((t) => t.taskId));
+      await deps.store.createMissingTasks(newTasks(existing.header).filter((t) => !written.has(t.taskId)));
+    }
+    if (existing.header.status === 'RUNNING' && existing.header.runHeartbeatAt === undefined) {
+      if (await deps.store.claimRunRevival(jobId, undefined, deps.now())) await deps.startRun(jobId);
+    }
+    const repaired = (await deps.store.loadJob(jobId)) ?? existing;
+    return { view: viewJob(repaired.header, repaired.tasks, deps.now()), created: false };
   }
   await deps.startRun(jobId);
   return { view: viewJob(header, tasks, now), created: true };
 }
 
+function newTasks(header: JobHeader): TaskItem[] {
+  return planTasks(header.samples, header.tasks).map((plan) => ({
+    ...plan,
+    jobId: header.jobId,
+    done: 0,
+    inside: 0,
+    invocations: 0,
+    expiresAt: header.expiresAt,
+  }));
+}
+
 /**
  * Reads the job and, when its items show it has ended, writes the final outcome once. Any reader can
- * do this, so a job finishes even when its polling run died.
+ * do this, so a job finishes even when its polling run died; and when the run has been silent for
+ * longer than the stall limit (its event lost, or it died), the reader starts a new one.
  */
 export async function settleJob(jobId: string, deps: JobDeps): Promise<JobView> {
   const { header, tasks } = await settle(jobId, deps);
-  return viewJob(header, tasks, deps.now());
+  const view = viewJob(header, tasks, deps.now());
+  if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
+    if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) await deps.startRun(jobId);
+  }
+  return view;
 }
 
 async function settle(jobId: string, deps: JobDeps): Promise<StoredJob> {
@@ -146,11 +161,12 @@ export async function cancelJob(jobId: string, deps: JobDeps): Promise<JobView> 
 async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): Promise<void> {
   await forEachLimited(tasks, FAN_OUT_CONCURRENCY, async (task) => {
     if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now()))) return;
+    const invocation = task.invocations + 1;
     try {
-      await deps.startSampler(samplerEvent(header, task));
+      await deps.startSampler(samplerEvent(header, task, invocation));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      await deps.store.recordTaskFailure(header.jobId, task.taskId, `could not start the sampler: ${message}`, deps.now());
+      await deps.store.recordTaskFailure(header.jobId, task.taskId, invocation, `could not start the sampler: ${message}`, deps.now());
     }
   });
 }
@@ -164,11 +180,18 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   const job = await deps.store.loadJob(jobId);
   if (!job) throw new UnknownJobError(jobId);
   if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
+  // The heartbeat tells readers this run is alive, so they start no other.
+  let lastBeat = deps.now();
+  await deps.store.beatRun(jobId, lastBeat);
   await startTasks(job.header, job.tasks.filter((t) => t.invocations === 0 && t.cancelled !== true), deps);
   // Poll quickly while the job is young (small jobs end within a fraction of a second), then settle
   // at the configured interval.
   let pollMs = Math.min(100, deps.pollIntervalMs);
   for (;;) {
+    if (deps.now() - lastBeat >= deps.pollIntervalMs) {
+      lastBeat = deps.now();
+      await deps.store.beatRun(jobId, lastBeat);
+    }
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());
     if (isFinal(view.status)) return view;

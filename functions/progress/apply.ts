@@ -31,11 +31,14 @@ function checkReport(event: unknown): ProgressReport {
  */
 export async function applyProgressEvent(event: ProgressEvent, store: JobStore, now: number): Promise<ReportAnswer | { recorded: true }> {
   if (isDestinationRecord(event)) {
-    const { jobId, taskId } = event.requestPayload;
+    const { jobId, taskId, invocation } = event.requestPayload;
+    if (typeof jobId !== 'string' || !Number.isSafeInteger(taskId) || !Number.isSafeInteger(invocation)) {
+      throw new TypeError(`not a sampler event: ${JSON.stringify(event.requestPayload)?.slice(0, 200)}`);
+    }
     const response = event.responsePayload as { errorType?: string; errorMessage?: string } | null | undefined;
     const why = response?.errorMessage ? `${response.errorType ?? 'Error'}: ${response.errorMessage}` : 'no response';
     const failure = `sampler gave up (${event.requestContext.condition}, ${event.requestContext.approximateInvokeCount} attempt(s)): ${why}`;
-    await store.recordTaskFailure(jobId, taskId, failure, now);
+    await store.recordTaskFailure(jobId, taskId, invocation, failure, now);
     return { recorded: true };
   }
   return store.applyReport(checkReport(event), now);

@@ -28,6 +28,8 @@ export interface JobHeader {
   maxInvocations: number;
   idempotencyKey?: string;
   cancelRequestedAt?: number;
+  /** When a run last polled the job; a GET starts a new run when this goes stale. */
+  runHeartbeatAt?: number;
   finishedAt?: number;
   // Frozen when the job ends, so a finished job reads the same forever.
   done?: number;
@@ -60,6 +62,8 @@ export interface SamplerEvent {
   samples: number; // the job's samples: the last block of the job may be partial
   startBlock: number;
   endBlock: number;
+  /** Which invocation of the task this is (1, 2, ...): a failure record of an older one is ignored. */
+  invocation: number;
 }
 
 /** A report: "task t has now done n samples, k of them inside". It replaces, never adds. */
@@ -92,7 +96,7 @@ export function planTasks(samples: number, tasks: number): Pick<TaskItem, 'taskI
   });
 }
 
-export function samplerEvent(header: JobHeader, task: Pick<TaskItem, 'taskId' | 'startBlock' | 'endBlock'>): SamplerEvent {
+export function samplerEvent(header: JobHeader, task: Pick<TaskItem, 'taskId' | 'startBlock' | 'endBlock'>, invocation: number): SamplerEvent {
   return {
     jobId: header.jobId,
     taskId: task.taskId,
@@ -100,6 +104,7 @@ export function samplerEvent(header: JobHeader, task: Pick<TaskItem, 'taskId' | 
     samples: header.samples,
     startBlock: task.startBlock,
     endBlock: task.endBlock,
+    invocation,
   };
 }
 
@@ -165,7 +170,8 @@ export function deriveOutcome(header: JobHeader, tasks: readonly TaskItem[], now
     };
   }
   if (now >= header.deadlineAt) {
-    const unfinished = tasks.filter((t) => t.done < t.samples).map((t) => t.taskId);
+    const finished = new Set(tasks.filter((t) => t.done >= t.samples).map((t) => t.taskId));
+    const unfinished = Array.from({ length: header.tasks }, (_, taskId) => taskId).filter((taskId) => !finished.has(taskId));
     return {
       status: 'FAILED',
       done,

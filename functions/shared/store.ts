@@ -58,6 +58,28 @@ export class JobStore {
     return true;
   }
 
+  /**
+   * Writes the task items that a creation cut short never wrote. Each put is conditional, so an item
+   * that exists (and may hold progress) is never overwritten.
+   */
+  async createMissingTasks(tasks: readonly TaskItem[]): Promise<void> {
+    await Promise.all(
+      tasks.map(async (task) => {
+        try {
+          await this.db.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: { pk: jobKey(task.jobId), sk: taskSortKey(task.taskId), ...task },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+          );
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+        }
+      }),
+    );
+  }
+
   private async putTasks(tasks: readonly TaskItem[]): Promise<void> {
     for (let i = 0; i < tasks.length; i += BATCH_WRITE_LIMIT) {
       let requests: Record<string, unknown>[] = tasks.slice(i, i + BATCH_WRITE_LIMIT).map((task) => ({
@@ -138,16 +160,20 @@ export class JobStore {
     return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
   }
 
-  /** Records that a task failed for good (Lambda's on-failure destination), unless it already finished. */
-  async recordTaskFailure(jobId: string, taskId: number, failure: string, now: number): Promise<void> {
+  /**
+   * Records that invocation `invocation` of a task failed for good (Lambda's on-failure destination),
+   * unless the task finished or a newer invocation has started since: a late record of an older
+   * invocation must not fail a task that is running fine.
+   */
+  async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number): Promise<void> {
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
           UpdateExpression: 'SET failure = :failure, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND done < samples',
-          ExpressionAttributeValues: { ':failure': failure, ':now': now },
+          ConditionExpression: 'attribute_exists(pk) AND done < samples AND invocations = :invocation',
+          ExpressionAttributeValues: { ':failure': failure, ':now': now, ':invocation': invocation },
         }),
       );
     } catch (error) {
@@ -189,6 +215,42 @@ export class JobStore {
           ConditionExpression: 'attribute_exists(pk) AND #status = :running',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':now': now, ':running': 'RUNNING' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Records that a run is polling the job now. */
+  async beatRun(jobId: string, now: number): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        UpdateExpression: 'SET runHeartbeatAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':now': now },
+      }),
+    );
+  }
+
+  /**
+   * Claims the right to start a new run of a job whose run went silent (its heartbeat is still the
+   * stale `lastBeat`); exactly one of several concurrent callers wins.
+   */
+  async claimRunRevival(jobId: string, lastBeat: number | undefined, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+          UpdateExpression: 'SET runHeartbeatAt = :now',
+          ConditionExpression:
+            lastBeat === undefined ? 'attribute_not_exists(runHeartbeatAt)' : 'runHeartbeatAt = :lastBeat',
+          ExpressionAttributeValues: lastBeat === undefined ? { ':now': now } : { ':now': now, ':lastBeat': lastBeat },
         }),
       );
       return true;

@@ -107,6 +107,20 @@ describe('a whole job, in process, against dynalite', () => {
     expect(result.done).toBe(200_000);
   });
 
+  it('a GET starts a new run when the job\'s run went silent (its event was lost)', async () => {
+    stack.asyncFault = (name) => (name === 'orchestrator' ? 'drop' : undefined);
+    const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 200_000, tasks: 2, seed: 10 }) });
+    stack.asyncFault = () => undefined;
+    const id = submitted.json.jobId;
+    expect((await stack.api('GET', '/jobs/{id}', { id })).json.status).toBe('RUNNING');
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // past STALL_SECONDS
+    await stack.api('GET', '/jobs/{id}', { id });
+    await stack.settle();
+    const result = (await stack.api('GET', '/jobs/{id}', { id })).json;
+    expect(result.status).toBe('SUCCEEDED');
+    expect(stack.asyncEvents.orchestrator!.filter((e: any) => e.jobId === id)).toHaveLength(2);
+  });
+
   it.each([
     ['whose sampler Lambda gave up on', 'fail', 1, 5],
     ['whose event was lost, once it goes silent', 'drop', 2, 6],

@@ -77,7 +77,7 @@ describe('JobStore', () => {
     const before = await table.scanAll();
     await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 1, inside: 1 }, 1)).rejects.toThrow(UnknownJobError);
     await expect(store.applyReport({ jobId, taskId: 99, done: 1, inside: 1 }, 1)).rejects.toThrow(/has no task 99/);
-    await expect(store.recordTaskFailure('no-such-job', 0, 'x', 1)).rejects.toThrow(UnknownJobError);
+    await expect(store.recordTaskFailure('no-such-job', 0, 1, 'x', 1)).rejects.toThrow(UnknownJobError);
     expect(await table.scanAll()).toEqual(before);
   });
 
@@ -95,13 +95,40 @@ describe('JobStore', () => {
     expect((await store.loadTask(jobId, 0))!.invocations).toBe(2);
   });
 
-  it('records a failure only for an unfinished task', async () => {
+  it('records a failure only for an unfinished task, and only for its current invocation', async () => {
+    for (const taskId of [1, 2]) expect(await store.claimInvocation(jobId, taskId, 0, 1)).toBe(true);
     await store.applyReport({ jobId, taskId: 1, done: 65_536, inside: 50_000 }, 1);
-    await store.recordTaskFailure(jobId, 1, 'late failure', 2);
-    await store.recordTaskFailure(jobId, 2, 'boom', 2);
-    const tasks = (await store.loadJob(jobId))!.tasks;
+    await store.recordTaskFailure(jobId, 1, 1, 'late failure', 2);
+    await store.recordTaskFailure(jobId, 2, 1, 'boom', 2);
+    let tasks = (await store.loadJob(jobId))!.tasks;
     expect(tasks[1]!.failure).toBeUndefined();
     expect(tasks[2]!.failure).toBe('boom');
+    // The restart clears the failure; a late record of the first invocation does not bring it back.
+    expect(await store.claimInvocation(jobId, 2, 1, 3)).toBe(true);
+    await store.recordTaskFailure(jobId, 2, 1, 'stale record', 4);
+    tasks = (await store.loadJob(jobId))!.tasks;
+    expect(tasks[2]!.failure).toBeUndefined();
+    await store.recordTaskFailure(jobId, 2, 2, 'second invocation failed', 5);
+    expect((await store.loadTask(jobId, 2))!.failure).toBe('second invocation failed');
+  });
+
+  it('creates only the task items that are missing, never overwriting progress', async () => {
+    await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
+    const job = (await store.loadJob(jobId))!;
+    const fresh = job.tasks.map((t) => ({ ...t, done: 0, inside: 0 }));
+    await store.createMissingTasks([...fresh, { ...fresh[0]!, taskId: 3 }]);
+    const after = (await store.loadJob(jobId))!.tasks;
+    expect(after.map((t) => t.taskId)).toEqual([0, 1, 2, 3]);
+    expect(after[0]!.done).toBe(16_384);
+  });
+
+  it('lets exactly one reader revive a silent run', async () => {
+    const first = await Promise.all([1, 2, 3].map(() => store.claimRunRevival(jobId, undefined, 10)));
+    expect(first.filter(Boolean)).toHaveLength(1);
+    await store.beatRun(jobId, 20);
+    expect(await store.claimRunRevival(jobId, 10, 30)).toBe(false);
+    expect(await store.claimRunRevival(jobId, 20, 30)).toBe(true);
+    expect((await store.loadJob(jobId))!.header.runHeartbeatAt).toBe(30);
   });
 
   it('finishes a job once and keeps the first outcome', async () => {

@@ -4,7 +4,7 @@ import { BLOCK_SIZE, type Kernel } from '../../functions/shared/kernel/index.js'
 import { tsKernel } from '../../functions/shared/kernel/ts-kernel.js';
 import { OutOfTimeError, runTask, type TaskDeps } from '../../functions/sampler/task.js';
 
-const event: SamplerEvent = { jobId: 'j', taskId: 3, seed: 11, samples: 200 * BLOCK_SIZE + 7, startBlock: 60, endBlock: 201 };
+const event: SamplerEvent = { jobId: 'j', taskId: 3, seed: 11, samples: 200 * BLOCK_SIZE + 7, startBlock: 60, endBlock: 201, invocation: 1 };
 const taskSamples = (201 - 60 - 1) * BLOCK_SIZE + 7;
 const expectedInside = tsKernel.countInside(11, 60, 201, event.samples);
 
