@@ -119,7 +119,11 @@ export async function settleJob(jobId: string, deps: JobDeps): Promise<JobView> 
   const { header, tasks } = await settle(jobId, deps);
   const view = viewJob(header, tasks, deps.now());
   if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
-    if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) await deps.startRun(jobId);
+    if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
+      // Do the run's work once right here (its events may keep getting lost), then hand over to a new run.
+      await startTasks(header, tasksToStart(header, tasks, deps), deps);
+      await deps.startRun(jobId);
+    }
   }
   return view;
 }
@@ -171,6 +175,12 @@ async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: J
   });
 }
 
+/** Tasks never started, and tasks to start again (failed or silent, with invocations to spare). */
+function tasksToStart(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): TaskItem[] {
+  const unstarted = tasks.filter((t) => t.invocations === 0 && t.cancelled !== true);
+  return [...unstarted, ...tasksToRestart(header, tasks, deps.now(), deps.stallMs)];
+}
+
 /**
  * The job's run: fan out, then poll until the job ends, restarting tasks that failed or went silent
  * (safe: runs are deterministic and reports idempotent). Before the orchestrator's own timeout it
@@ -183,7 +193,7 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   // The heartbeat tells readers this run is alive, so they start no other.
   let lastBeat = deps.now();
   await deps.store.beatRun(jobId, lastBeat);
-  await startTasks(job.header, job.tasks.filter((t) => t.invocations === 0 && t.cancelled !== true), deps);
+  await startTasks(job.header, tasksToStart(job.header, job.tasks, deps), deps);
   // Poll quickly while the job is young (small jobs end within a fraction of a second), then settle
   // at the configured interval.
   let pollMs = Math.min(100, deps.pollIntervalMs);
@@ -195,7 +205,7 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());
     if (isFinal(view.status)) return view;
-    await startTasks(header, tasksToRestart(header, tasks, deps.now(), deps.stallMs), deps);
+    await startTasks(header, tasksToStart(header, tasks, deps), deps);
     if (remainingMs() < 2 * deps.pollIntervalMs + 5_000) {
       await deps.startRun(jobId);
       return view;
