@@ -1,0 +1,82 @@
+// Failure modes the chaos suite found in the functions, each reproduced deterministically with one
+// precise fault. Each test states what a user is promised; it fails until the functions keep it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runJob } from '../helpers/chaos.js';
+import { countProblems } from '../helpers/job-oracle.js';
+import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
+import { until } from '../helpers/pool.js';
+
+const JOB_TIMEOUT_SECONDS = 10;
+let env: PiCloud;
+
+beforeAll(async () => {
+  env = await startPiCloud({
+    apiThrottling: false,
+    faults: {},
+    // One restart (K = 1) and a short stall limit make the stale failure record below deterministic.
+    env: { orchestrator: { TASK_RESTARTS: 1, STALL_SECONDS: 2, JOB_TIMEOUT_SECONDS } },
+  });
+}, 240_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+const quiet = () =>
+  until(() => env.cloud.pendingEvents() === 0 && env.cloud.invocationsInFlight() === 0, 30_000, 'the cloud to go quiet', 100);
+
+describe('promises the functions must keep under faults', () => {
+  it('a job whose creation was cut short between its header and its task items still runs when the client repeats the request', async () => {
+    await quiet();
+    // Every attempt to write the task items fails (the SDK's retries too): the request fails with a 5xx
+    // after the job header was written.
+    env.cloud.faults!.configure({ dynamodb: { internalError: 1, internalErrorAfterWrite: 0, operations: ['BatchWriteItem'] } });
+    const request = { samples: 600_000, tasks: 3, seed: 77 };
+    const first = await env.client.request('POST', 'jobs', { body: request, headers: { 'idempotency-key': 'bugs-interrupted-create' } });
+    expect(first.status).toBeGreaterThanOrEqual(500);
+    // DynamoDB recovers; the client repeats the request with the same key, as it should.
+    env.cloud.faults!.configure({});
+    const outcome = await runJob(env.client, request, 'bugs-interrupted-create', { giveUpAt: Date.now() + 60_000, pollMs: 250 });
+    const stored = (await env.scanJobs()).get(outcome.jobId)!;
+    // Today: no task item is ever written, and the job fails at its deadline with
+    // "deadline passed with 0 unfinished task(s)" and no failed task named.
+    expect(stored.tasks).toHaveLength(request.tasks);
+    expect(outcome.view.status).toBe('SUCCEEDED');
+    expect(outcome.view.inside).toBe(outcome.oracle);
+  }, 60_000);
+
+  it('a job whose run event was lost still finishes: GET drives it, since the table holds all it needs', async () => {
+    await quiet();
+    env.cloud.faults!.configure({ functions: { orchestrator: [{ match: { kind: 'run' }, drop: 1 }] } });
+    const request = { samples: 400_000, tasks: 2, seed: 78 };
+    const outcome = await runJob(env.client, request, 'bugs-lost-run', { giveUpAt: Date.now() + 60_000, pollMs: 250 });
+    env.cloud.faults!.configure({});
+    expect(env.cloud.faults!.events().filter((f) => f.kind === 'drop' && f.subject.includes(outcome.jobId)).length).toBeGreaterThan(0);
+    // Today: no task is ever started and the job fails at its deadline naming every task.
+    expect(outcome.view.status).toBe('SUCCEEDED');
+    expect(outcome.view.inside).toBe(outcome.oracle);
+  }, 60_000);
+
+  it('a late failure record of an earlier invocation does not fail the task while a newer invocation is healthy', async () => {
+    await quiet();
+    env.cloud.faults!.configure({
+      functions: {
+        // The task's first invocation fails all three attempts (done within ~0.6 s)...
+        sampler: [{ match: { taskId: 0 }, throw: 1, times: 3 }],
+        // ... and Lambda's failure record for it reaches the progress function 3 s late (a backlog, or a retry
+        // of the record itself), while the restart (after the 2 s stall limit) is sampling.
+        progress: [{ match: { version: '1.0' }, delay: 1, delayMs: [3_000, 3_000] }],
+      },
+    });
+    // About 4 s of sampling and reporting: the restart is still running when the stale record lands.
+    const request = { samples: 1_500_000_000, tasks: 1, seed: 79 };
+    const outcome = await runJob(env.client, request, 'bugs-stale-failure', { giveUpAt: Date.now() + 60_000, pollMs: 250 });
+    env.cloud.faults!.configure({});
+    const stored = (await env.scanJobs()).get(outcome.jobId)!;
+    expect(countProblems(stored.header!, stored.tasks)).toEqual([]);
+    // Today: FAILED "task 0: sampler gave up (RetriesExhausted, 3 attempt(s)): InjectedFault: ..." while
+    // the second (last allowed) invocation was sampling fine.
+    expect(outcome.view.reason).toBeUndefined();
+    expect(outcome.view.status).toBe('SUCCEEDED');
+  }, 60_000);
+});

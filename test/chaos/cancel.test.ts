@@ -1,0 +1,134 @@
+// Cancellation stops every sampler within one report interval and freezes the counts; TTL removes
+// every job, whatever its end.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { persist, printTable, runJob } from '../helpers/chaos.js';
+import { countProblems } from '../helpers/job-oracle.js';
+import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
+import { sleep, until } from '../helpers/pool.js';
+
+const REPORT_INTERVAL_MS = 250;
+/** Room for a chunk of sampling and a report's round trip on a busy 2-core machine. */
+const STOP_SLACK_MS = 1_000;
+const JOBS = 2;
+const TASKS = 2;
+
+let env: PiCloud;
+
+beforeAll(async () => {
+  env = await startPiCloud({
+    apiThrottling: false,
+    faults: {},
+    env: {
+      sampler: { REPORT_INTERVAL_MS },
+      // Items expire as soon as they are written; the TTL sweep runs only when the test asks.
+      orchestrator: { JOB_TTL_DAYS: 0 },
+    },
+    ttlSweepIntervalMs: 3_600_000,
+    // Every sampler of the cancelled jobs runs at once.
+    maxWorkersPerFunction: { orchestrator: 12, sampler: JOBS * TASKS, '*': 4 },
+  });
+}, 240_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+const ownedBy = (jobId: string) => (r: { payload: string }) => r.payload.includes(jobId);
+
+describe('cancellation', () => {
+  it(`stops every sampler within one report interval (${REPORT_INTERVAL_MS} ms), and no later report changes the counts`, async () => {
+    // Long jobs: they would sample for minutes.
+    const jobs = await Promise.all(
+      Array.from({ length: JOBS }, (_, i) =>
+        persist(() => env.client.submitJob({ samples: 16_000_000_000, tasks: TASKS, seed: 1000 + i }, { idempotencyKey: `cancel-${i}` }), Date.now() + 30_000),
+      ),
+    );
+    // Let every task report at least once.
+    await until(
+      async () => {
+        const views = await Promise.all(jobs.map((j) => env.client.getJob(j.jobId)));
+        return views.every((v) => v.taskProgress.every((t) => t.done > 0));
+      },
+      30_000,
+      'every task to report',
+      100,
+    );
+    expect(env.cloud.invocationsInFlight('sampler')).toBe(JOBS * TASKS);
+
+    const cancelledAt: Record<string, number> = {};
+    const views = await Promise.all(
+      jobs.map(async (j) => {
+        const view = await env.client.cancelJob(j.jobId);
+        cancelledAt[j.jobId] = Date.now();
+        return view;
+      }),
+    );
+    for (const view of views) expect(view.status).toBe('CANCELLED');
+    const lastCancel = Math.max(...Object.values(cancelledAt));
+    await until(() => env.cloud.invocationsInFlight('sampler') === 0, REPORT_INTERVAL_MS + STOP_SLACK_MS, 'every sampler to stop', 10);
+    const stoppedAfterMs = Date.now() - lastCancel;
+
+    const samplers = env.cloud.invocations('sampler');
+    const lag: number[] = [];
+    for (const j of jobs) {
+      const mine = samplers.filter(ownedBy(j.jobId));
+      expect(mine.length).toBe(TASKS);
+      for (const r of mine) {
+        expect(r.endedAt).toBeDefined();
+        lag.push(r.endedAt! - cancelledAt[j.jobId]!);
+        expect(r.endedAt! - cancelledAt[j.jobId]!).toBeLessThanOrEqual(REPORT_INTERVAL_MS + STOP_SLACK_MS);
+        // A stopped sampler ends normally, saying so.
+        expect(r.ok).toBe(true);
+        expect(JSON.parse(r.result!)).toMatchObject({ cancelled: true });
+      }
+    }
+
+    // Frozen: the API and the table say the same a while later; reports after the cancel were refused.
+    const tableAtCancel = await env.scanJobs();
+    await sleep(2 * REPORT_INTERVAL_MS + 500);
+    const tableLater = await env.scanJobs();
+    for (const [i, j] of jobs.entries()) {
+      const again = await env.client.getJob(j.jobId);
+      expect(again.status).toBe('CANCELLED');
+      expect([again.done, again.inside]).toEqual([views[i]!.done, views[i]!.inside]);
+      const stored = tableLater.get(j.jobId)!;
+      expect(stored.tasks).toEqual(tableAtCancel.get(j.jobId)!.tasks);
+      expect(stored.header!.status).toBe('CANCELLED');
+      expect(countProblems(stored.header!, stored.tasks)).toEqual([]);
+      for (const report of env.cloud.invocations('progress').filter(ownedBy(j.jobId))) {
+        if (report.startedAt > cancelledAt[j.jobId]! && report.ok) expect(JSON.parse(report.result!)).toMatchObject({ cancelled: true });
+      }
+    }
+    expect(env.cloud.invocationsInFlight('sampler')).toBe(0);
+    expect(env.cloud.pendingEvents()).toBe(0);
+    printTable('Cancellation', ['jobs', 'samplers', 'report interval ms', 'all stopped after ms', 'slowest sampler stop ms'], [
+      [JOBS, JOBS * TASKS, REPORT_INTERVAL_MS, stoppedAfterMs, Math.max(...lag)],
+    ]);
+  }, 120_000);
+});
+
+describe('TTL', () => {
+  it('removes every item of every job, whether it succeeded, failed or was cancelled', async () => {
+    const done = await runJob(env.client, { samples: 300_000, tasks: 2, seed: 5 }, 'ttl-succeeds', { giveUpAt: Date.now() + 60_000, pollMs: 200 });
+    expect(done.view.status).toBe('SUCCEEDED');
+    env.cloud.faults!.configure({ functions: { sampler: [{ match: { taskId: 0 }, throw: 1 }] } });
+    const failed = await runJob(env.client, { samples: 300_000, tasks: 2, seed: 6 }, 'ttl-fails', { giveUpAt: Date.now() + 60_000, pollMs: 200 });
+    env.cloud.faults!.configure({});
+    expect(failed.view.status).toBe('FAILED');
+    await until(() => env.cloud.pendingEvents() === 0 && env.cloud.invocationsInFlight() === 0, 30_000, 'the cloud to go quiet');
+
+    const items = await env.scanItems();
+    const jobIds = new Set(items.map((i) => String(i.pk)));
+    // These two, and the cancelled jobs of the test above.
+    expect(jobIds).toContain(`JOB#${done.jobId}`);
+    expect(jobIds).toContain(`JOB#${failed.jobId}`);
+    const newest = Math.max(...items.map((i) => Number(i.expiresAt)));
+    // DynamoDB deletes an item once its TTL (epoch seconds) has passed.
+    await until(() => Date.now() / 1000 > newest, 5_000, 'the items to expire');
+    const removed = await env.cloud.sweepExpiredItems();
+    expect(removed).toBe(items.length);
+    expect(await env.scanItems()).toEqual([]);
+    const gone = await env.client.request('GET', `jobs/${done.jobId}`);
+    expect(gone.status).toBe(404);
+  }, 120_000);
+});
