@@ -19,7 +19,7 @@ export const QUICK = {
   pollIntervalMs: 500,
   stallSeconds: 3,
   taskRestarts: 2,
-  jobTimeoutSeconds: 15,
+  jobTimeoutSeconds: 30,
   reportIntervalMs: 0,
   retryDelayMs: 200,
 } as const;
