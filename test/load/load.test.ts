@@ -10,8 +10,8 @@ import { quantile, sleep } from '../helpers/pool.js';
 
 const JOBS = 50;
 const SEED = 20_240_601;
-/** Below the stage's 10 requests/s, so polling leaves room for the submissions' retries. */
-const POLLS_PER_SECOND = 6;
+/** Each job's client polls this often. */
+const POLL_MS = 500;
 
 let env: PiCloud;
 
@@ -40,18 +40,18 @@ describe('load', () => {
     );
     const allSubmittedAt = Date.now();
 
-    // Poll round-robin under a shared budget: one GET per job per round.
+    // Every job followed at once, as 50 users would: far more requests than the stage's 10 per second,
+    // so the client is throttled (429) and backs off with jitter until the job ends.
     const ended = new Map<string, { view: JobView; seenAt: number }>();
-    while (ended.size < JOBS) {
-      for (const job of submitted) {
-        if (ended.has(job.jobId)) continue;
-        const view = await persist(() => env.client.getJob(job.jobId), Date.now() + 120_000);
-        if (view.status !== 'RUNNING') ended.set(job.jobId, { view, seenAt: Date.now() });
-        await sleep(1000 / POLLS_PER_SECOND);
-      }
-      expect(Date.now() - started).toBeLessThan(240_000);
-    }
-
+    await Promise.all(
+      submitted.map(async (job) => {
+        for (;;) {
+          const view = await persist(() => env.client.getJob(job.jobId), Date.now() + 120_000);
+          if (view.status !== 'RUNNING') return void ended.set(job.jobId, { view, seenAt: Date.now() });
+          await sleep(POLL_MS);
+        }
+      }),
+    );
     const stored = await env.scanJobs();
     const latencies: number[] = [];
     submitted.forEach((job, i) => {
@@ -65,16 +65,17 @@ describe('load', () => {
       latencies.push(items.header!.finishedAt! - items.header!.createdAt);
     });
     const firstCreated = Math.min(...submitted.map((j) => stored.get(j.jobId)!.header!.createdAt));
+    // Server side: created to finished, as the table records them; client side: from the burst of submissions to the GET that saw the end.
+    const seen = [...ended.values()].map((e) => e.seenAt - started);
     const lastFinished = Math.max(...submitted.map((j) => stored.get(j.jobId)!.header!.finishedAt!));
     const seconds = (lastFinished - started) / 1000;
     const samples = requests.reduce((a, r) => a + r.samples, 0);
     // The client backs off and retries a throttled request; the gateway's log shows each 429.
     const throttled = env.logs.filter((l) => /^\[api\] \S+ \S+ 429 /.test(l)).length;
-    process.stdout.write(JSON.stringify(env.logs.filter((l) => l.startsWith("[api]")).slice(0, 60).map((l) => l.slice(0, 60))) + "\n");
     printTable(
       `Load: ${JOBS} jobs at once (${requests.reduce((a, r) => a + r.tasks, 0)} tasks, ${(samples / 1e6).toFixed(1)} M samples), stage throttling 10 req/s, burst 20`,
-      ['jobs/s', 'p50 job latency ms', 'p95 job latency ms', 'max ms', 'all submitted after ms', 'first created to last finished ms', '429s backed off'],
-      [[(JOBS / seconds).toFixed(2), quantile(latencies, 0.5), quantile(latencies, 0.95), Math.max(...latencies), allSubmittedAt - started, lastFinished - firstCreated, throttled]],
+      ['jobs/s', 'p50 job latency ms', 'p95 job latency ms', 'max ms', 'p95 seen by clients ms', 'all submitted after ms', 'first created to last finished ms', '429s backed off'],
+      [[(JOBS / seconds).toFixed(2), quantile(latencies, 0.5), quantile(latencies, 0.95), Math.max(...latencies), quantile(seen, 0.95), allSubmittedAt - started, lastFinished - firstCreated, throttled]],
     );
   }, 300_000);
 });
