@@ -1,5 +1,6 @@
 // What a job's counts must be: the fault-free inside count of the stream rule, and, for a job that
 // ended early, every task holding exactly the first `done` samples of its own blocks, each once.
+import { kernel } from '../../functions/shared/kernel/index.js';
 import { BLOCK_SIZE, blockCount, samplesInBlocks } from '../../functions/shared/kernel/stream-rule.js';
 import { tsKernel } from '../../functions/shared/kernel/ts-kernel.js';
 import { planTasks, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
@@ -34,8 +35,10 @@ export function countProblems(header: JobHeader, tasks: readonly TaskItem[]): st
       problems.push(`task ${task.taskId}: done ${task.done} is not a block boundary`);
       continue;
     }
-    // Only the samples the task claims to have done: a cancelled job may be huge and barely started.
-    const expected = tsKernel.countInside(header.seed, task.startBlock, task.startBlock + blocksDone, header.samples);
+    // Only the samples the task claims to have done (a cancelled job may be huge and barely started),
+    // with the fast kernel: this runs in the process that hosts the local cloud, and blocks it. The
+    // final count of a SUCCEEDED job is checked against the plain TypeScript oracle below.
+    const expected = kernel.countInside(header.seed, task.startBlock, task.startBlock + blocksDone, header.samples);
     if (task.inside !== expected) {
       problems.push(`task ${task.taskId}: inside ${task.inside} for its first ${task.done} samples, expected ${expected}`);
     }
