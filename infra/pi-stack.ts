@@ -229,6 +229,7 @@ export class PiStack extends Stack {
         MAX_SAMPLES_PER_TASK: String(limits.maxSamplesPerTask),
         JOB_TIMEOUT_SECONDS: String(limits.jobTimeoutSeconds),
         ESTIMATE_WAIT_SECONDS: String(limits.estimateWaitSeconds),
+        SAMPLER_CONCURRENCY: String(limits.samplerReservedConcurrency),
       },
     });
 

@@ -14,6 +14,8 @@ export interface RunEvent {
 
 const samplerFunction = getStringFromEnv('SAMPLER_FUNCTION_NAME');
 const selfFunction = getStringFromEnv('AWS_LAMBDA_FUNCTION_NAME');
+const samplerConcurrency = getIntFromEnv('SAMPLER_CONCURRENCY');
+if (samplerConcurrency < 1) throw new Error('SAMPLER_CONCURRENCY must be at least 1: no task could ever start');
 
 const deps: ApiDeps = {
   store: new JobStore(documentClient, getStringFromEnv('TABLE_NAME')),
@@ -26,6 +28,7 @@ const deps: ApiDeps = {
   pollIntervalMs: getIntFromEnv('POLL_INTERVAL_MS', 1000),
   taskRestarts: getIntFromEnv('TASK_RESTARTS', 2),
   stallMs: getIntFromEnv('STALL_SECONDS', 60) * 1000,
+  samplerConcurrency,
   estimateWaitMs: getIntFromEnv('ESTIMATE_WAIT_SECONDS') * 1000,
   limits: {
     maxTasks: getIntFromEnv('MAX_TASKS'),

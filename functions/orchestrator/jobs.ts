@@ -5,7 +5,7 @@ import {
   isFinal,
   planTasks,
   samplerEvent,
-  tasksToRestart,
+  tasksToStart,
   viewJob,
   type JobHeader,
   type JobRequest,
@@ -30,6 +30,8 @@ export interface JobDeps {
   /** How often a task may be started again after it failed or went silent. */
   taskRestarts: number;
   stallMs: number;
+  /** The sampler's reserved concurrency: at most this many of a job's tasks are started and unfinished. */
+  samplerConcurrency: number;
 }
 
 export interface SubmitResult {
@@ -121,7 +123,7 @@ export async function settleJob(jobId: string, deps: JobDeps): Promise<JobView> 
   if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
     if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
       // Do the run's work once right here (its events may keep getting lost), then hand over to a new run.
-      await startTasks(header, tasksToStart(header, tasks, deps), deps);
+      await startTasks(header, nextTasks(header, tasks, deps), deps);
       await deps.startRun(jobId);
     }
   }
@@ -175,10 +177,9 @@ async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: J
   });
 }
 
-/** Tasks never started, and tasks to start again (failed or silent, with invocations to spare). */
-function tasksToStart(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): TaskItem[] {
-  const unstarted = tasks.filter((t) => t.invocations === 0 && t.cancelled !== true);
-  return [...unstarted, ...tasksToRestart(header, tasks, deps.now(), deps.stallMs)];
+/** The run's next invocations, paced to the sampler's concurrency. */
+function nextTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): TaskItem[] {
+  return tasksToStart(header, tasks, deps.now(), deps.stallMs, deps.samplerConcurrency);
 }
 
 /**
@@ -193,7 +194,7 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   // The heartbeat tells readers this run is alive, so they start no other.
   let lastBeat = deps.now();
   await deps.store.beatRun(jobId, lastBeat);
-  await startTasks(job.header, tasksToStart(job.header, job.tasks, deps), deps);
+  await startTasks(job.header, nextTasks(job.header, job.tasks, deps), deps);
   // Poll quickly while the job is young (small jobs end within a fraction of a second), then settle
   // at the configured interval.
   let pollMs = Math.min(100, deps.pollIntervalMs);
@@ -205,7 +206,7 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());
     if (isFinal(view.status)) return view;
-    await startTasks(header, tasksToStart(header, tasks, deps), deps);
+    await startTasks(header, nextTasks(header, tasks, deps), deps);
     if (remainingMs() < 2 * deps.pollIntervalMs + 5_000) {
       await deps.startRun(jobId);
       return view;

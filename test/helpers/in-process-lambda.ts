@@ -12,6 +12,8 @@ export interface InProcessStack {
   settle(): Promise<void>;
   /** Async events seen per function name. */
   asyncEvents: Record<string, unknown[]>;
+  /** The most async runs of each function that were running at once. */
+  peakAsyncRuns: Record<string, number>;
   /**
    * Decides the fate of an async event: 'drop' accepts it (202) and never runs it, as when Lambda loses
    * it; 'fail' sends the on-failure destination the record Lambda sends when retries are exhausted.
@@ -69,6 +71,7 @@ export async function startInProcessStack(table: TestTable, env: Record<string, 
     MAX_SAMPLES_PER_TASK: String(1e10),
     JOB_TIMEOUT_SECONDS: '60',
     ESTIMATE_WAIT_SECONDS: '20',
+    SAMPLER_CONCURRENCY: '100',
     POLL_INTERVAL_MS: '20',
     REPORT_INTERVAL_MS: '1000',
     ...env,
@@ -80,6 +83,8 @@ export async function startInProcessStack(table: TestTable, env: Record<string, 
   };
   const pending = new Set<Promise<unknown>>();
   const asyncEvents: Record<string, unknown[]> = {};
+  const running: Record<string, number> = {};
+  const peakAsyncRuns: Record<string, number> = {};
   const lambda = mockClient(LambdaClient);
   lambda.on(InvokeCommand).callsFake(async (input: InvokeCommandInput) => {
     const name = input.FunctionName!;
@@ -101,7 +106,15 @@ export async function startInProcessStack(table: TestTable, env: Record<string, 
         }
         return { StatusCode: 202 };
       }
-      const run = new Promise((resolve) => setImmediate(resolve)).then(() => handler(payload, context(name)));
+      const run = new Promise((resolve) => setImmediate(resolve)).then(async () => {
+        running[name] = (running[name] ?? 0) + 1;
+        peakAsyncRuns[name] = Math.max(peakAsyncRuns[name] ?? 0, running[name]);
+        try {
+          return await handler(payload, context(name));
+        } finally {
+          running[name]--;
+        }
+      });
       const tracked = run.catch((error) => console.error(`async ${name} failed`, error)).finally(() => pending.delete(tracked));
       pending.add(tracked);
       return { StatusCode: 202 };
@@ -118,6 +131,7 @@ export async function startInProcessStack(table: TestTable, env: Record<string, 
 
   const stack: InProcessStack = {
     asyncEvents,
+    peakAsyncRuns,
     asyncFault: () => undefined,
     async api(method, resource, options = {}) {
       const path = resource.replace('{id}', options.id ?? '');

@@ -30,6 +30,7 @@ describe('limits chosen at deploy time', () => {
           MAX_SAMPLES_PER_TASK: '200000000',
           JOB_TIMEOUT_SECONDS: '120',
           ESTIMATE_WAIT_SECONDS: '10',
+          SAMPLER_CONCURRENCY: '7',
         }),
       },
     });

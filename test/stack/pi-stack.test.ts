@@ -87,6 +87,7 @@ describe('functions', () => {
           MAX_SAMPLES_PER_TASK: '10000000000',
           JOB_TIMEOUT_SECONDS: '600',
           ESTIMATE_WAIT_SECONDS: '25',
+          SAMPLER_CONCURRENCY: '100',
           NODE_OPTIONS: '--enable-source-maps',
         }),
       },

@@ -79,6 +79,7 @@ describe('cdk synth', () => {
       MAX_SAMPLES_PER_TASK: '10000000000',
       JOB_TIMEOUT_SECONDS: '600',
       ESTIMATE_WAIT_SECONDS: '25',
+      SAMPLER_CONCURRENCY: '100',
       REPORT_INTERVAL_MS: '1000',
     };
     for (const [, fn] of functions) {

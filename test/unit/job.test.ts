@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deriveOutcome, planTasks, tasksToRestart, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
+import { deriveOutcome, planTasks, tasksToRestart, tasksToStart, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
 import { BLOCK_SIZE, blockCount } from '../../functions/shared/kernel/stream-rule.js';
 
 describe('planTasks', () => {
@@ -79,5 +79,37 @@ describe('tasksToRestart', () => {
       task(6, { invocations: 0 }), // not started yet: the fan-out's job
     ];
     expect(tasksToRestart(header, tasks, 1000, 500).map((t) => t.taskId)).toEqual([0, 1]);
+  });
+});
+
+describe('tasksToStart', () => {
+  const header: JobHeader = { jobId: 'j', seed: 1, samples: 80, tasks: 8, status: 'RUNNING', createdAt: 0, deadlineAt: 1e6, expiresAt: 0, maxInvocations: 3 };
+  const task = (taskId: number, extra: Partial<TaskItem> = {}): TaskItem => ({
+    jobId: 'j', taskId, startBlock: taskId, endBlock: taskId + 1, samples: 10, done: 0, inside: 0, invocations: 0, expiresAt: 0, ...extra,
+  });
+  const ids = (tasks: TaskItem[]) => tasks.map((t) => t.taskId);
+
+  it('starts no more never-started tasks than the concurrency leaves room for, lowest ids first', () => {
+    const tasks = Array.from({ length: 8 }, (_, i) => task(i));
+    expect(ids(tasksToStart(header, tasks, 0, 500, 3))).toEqual([0, 1, 2]);
+    expect(ids(tasksToStart(header, tasks, 0, 500, 100))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('counts started, unfinished tasks (silent or failed ones too) as taking a slot; finished and stopped ones free theirs', () => {
+    const tasks = [
+      task(0, { invocations: 1, lastInvokedAt: 900 }), // running
+      task(1, { invocations: 1, lastInvokedAt: 0 }), // silent: restarted in its own slot
+      task(2, { invocations: 1, done: 10 }), // finished
+      task(3, { invocations: 1, cancelled: true }), // stopped
+      task(4),
+      task(5),
+      task(6),
+    ];
+    expect(ids(tasksToStart(header, tasks, 1000, 500, 3))).toEqual([1, 4]);
+    expect(ids(tasksToStart(header, tasks, 1000, 500, 2))).toEqual([1]);
+  });
+
+  it('never starts a stopped task', () => {
+    expect(tasksToStart(header, [task(0, { cancelled: true })], 0, 500, 10)).toEqual([]);
   });
 });
