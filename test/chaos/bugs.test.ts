@@ -1,24 +1,16 @@
 // Failure modes the chaos suite found in the functions, each reproduced deterministically with one
 // precise fault: regression tests for what a user is promised.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runJob } from '../helpers/chaos.js';
-import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
+import { usePiCloud } from '../helpers/pi-cloud.js';
 import { until } from '../helpers/pool.js';
 
 const JOB_TIMEOUT_SECONDS = 10;
-let env: PiCloud;
-
-beforeAll(async () => {
-  env = await startPiCloud({
-    apiThrottling: false,
-    faults: {},
-    // One restart (K = 1) and a short stall limit make the stale failure record below deterministic.
-    env: { orchestrator: { TASK_RESTARTS: 1, STALL_SECONDS: 2, JOB_TIMEOUT_SECONDS }, sampler: { REPORT_INTERVAL_MS: 200 } },
-  });
-}, 240_000);
-
-afterAll(async () => {
-  await env?.stop();
+const env = usePiCloud({
+  apiThrottling: false,
+  faults: {},
+  // One restart (K = 1) and a short stall limit make the stale failure record below deterministic.
+  env: { orchestrator: { TASK_RESTARTS: 1, STALL_SECONDS: 2, JOB_TIMEOUT_SECONDS }, sampler: { REPORT_INTERVAL_MS: 200 } },
 });
 
 const quiet = () =>

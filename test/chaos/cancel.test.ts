@@ -1,9 +1,9 @@
 // Cancellation stops every sampler within one report interval and freezes the counts; TTL removes
 // every job, whatever its end.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { persist, printTable, runJob } from '../helpers/chaos.js';
 import { countProblems } from '../helpers/job-oracle.js';
-import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
+import { usePiCloud } from '../helpers/pi-cloud.js';
 import { sleep, until } from '../helpers/pool.js';
 
 const REPORT_INTERVAL_MS = 250;
@@ -12,25 +12,17 @@ const STOP_SLACK_MS = 1_000;
 const JOBS = 2;
 const TASKS = 2;
 
-let env: PiCloud;
-
-beforeAll(async () => {
-  env = await startPiCloud({
-    apiThrottling: false,
-    faults: {},
-    env: {
-      sampler: { REPORT_INTERVAL_MS },
-      // Items expire as soon as they are written; the TTL sweep runs only when the test asks.
-      orchestrator: { JOB_TTL_DAYS: 0 },
-    },
-    ttlSweepIntervalMs: 3_600_000,
-    // Every sampler of the cancelled jobs runs at once.
-    maxWorkersPerFunction: { orchestrator: 12, sampler: JOBS * TASKS, '*': 4 },
-  });
-}, 240_000);
-
-afterAll(async () => {
-  await env?.stop();
+const env = usePiCloud({
+  apiThrottling: false,
+  faults: {},
+  env: {
+    sampler: { REPORT_INTERVAL_MS },
+    // Items expire as soon as they are written; the TTL sweep runs only when the test asks.
+    orchestrator: { JOB_TTL_DAYS: 0 },
+  },
+  ttlSweepIntervalMs: 3_600_000,
+  // Every sampler of the cancelled jobs runs at once.
+  maxWorkersPerFunction: { orchestrator: 12, sampler: JOBS * TASKS, '*': 4 },
 });
 
 const ownedBy = (jobId: string) => (r: { payload: string }) => r.payload.includes(jobId);

@@ -1,8 +1,8 @@
 // A job with more tasks than the sampler may run at once: the orchestrator starts tasks as slots free
 // up, so no task waits unreported in Lambda's queue long enough to be taken for lost and started again.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runJob } from '../helpers/chaos.js';
-import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
+import { usePiCloud } from '../helpers/pi-cloud.js';
 
 /** The sampler's concurrency, as the orchestrator is told it and as the local cloud gives it workers. */
 const SLOTS = 2;
@@ -10,21 +10,13 @@ const TASKS = 10;
 /** About half a second of sampling per task: five waves of two take several stall limits. */
 const SAMPLES = TASKS * 500_000_000;
 
-let env: PiCloud;
-
-beforeAll(async () => {
-  env = await startPiCloud({
-    apiThrottling: false,
-    maxWorkersPerFunction: { orchestrator: 12, sampler: SLOTS, '*': 4 },
-    env: {
-      orchestrator: { SAMPLER_CONCURRENCY: SLOTS, STALL_SECONDS: 2 },
-      sampler: { REPORT_INTERVAL_MS: 200 },
-    },
-  });
-}, 240_000);
-
-afterAll(async () => {
-  await env?.stop();
+const env = usePiCloud({
+  apiThrottling: false,
+  maxWorkersPerFunction: { orchestrator: 12, sampler: SLOTS, '*': 4 },
+  env: {
+    orchestrator: { SAMPLER_CONCURRENCY: SLOTS, STALL_SECONDS: 2 },
+    sampler: { REPORT_INTERVAL_MS: 200 },
+  },
 });
 
 /** The most invocations admitted and not yet ended at the same moment. */

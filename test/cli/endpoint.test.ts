@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startE2eCloud, type E2eCloud } from '../e2e/cloud.js';
+import { describe, expect, it } from 'vitest';
+import { useE2eCloud } from '../e2e/cloud.js';
 import { kernel } from '../../functions/shared/kernel/index.js';
 import { blockCount } from '../../functions/shared/kernel/stream-rule.js';
 import { runNpm } from './run.js';
@@ -7,13 +7,7 @@ import { runNpm } from './run.js';
 // One client, two targets: `--endpoint` sends the same signed requests to any stage URL, with
 // credentials from the standard AWS chain (here: the environment). The local cloud stands in for
 // a deployed stack.
-let env: E2eCloud;
-beforeAll(async () => {
-  env = await startE2eCloud();
-}, 240_000);
-afterAll(async () => {
-  await env?.stop();
-});
+const env = useE2eCloud();
 
 describe('npm start -- --endpoint', () => {
   const credentialsEnv = () => ({

@@ -1,16 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, type ApiResponse, type JobView } from '../../cli/api-client.js';
-import { startE2eCloud, type E2eCloud } from './cloud.js';
+import { useE2eCloud } from './cloud.js';
 
 // The synthesized stack on the local cloud, driven through signed HTTP like any client.
-let env: E2eCloud;
-beforeAll(async () => {
-  env = await startE2eCloud();
-}, 240_000);
-afterAll(async () => {
-  await env?.stop();
-});
+const env = useE2eCloud();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../local/index.js';
 import { ApiClient } from '../../cli/api-client.js';
 import { ensureSynth } from '../../cli/synth.js';
@@ -19,4 +20,14 @@ export async function startE2eCloud(): Promise<E2eCloud> {
   const cloud = await startLocalCloud({ templatePath, log: (line) => logs.push(line) });
   const client = new ApiClient({ endpoint: cloud.apiUrl, region: cloud.region, credentials: cloud.credentials });
   return { cloud, client, logs, stop: () => cloud.stop() };
+}
+
+/** Starts the cloud before a test file's tests and stops it after them; the object is filled in by the first test. */
+export function useE2eCloud(): E2eCloud {
+  const env = {} as E2eCloud;
+  beforeAll(async () => void Object.assign(env, await startE2eCloud()), 240_000);
+  afterAll(async () => {
+    await env.stop?.();
+  });
+  return env;
 }

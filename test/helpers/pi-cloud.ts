@@ -1,5 +1,6 @@
 // The synthesized stack on the local cloud with the quick settings that chaos, fuzz and load tests
 // need (short polls, stalls, deadlines and retry delays), plus its API client and a table reader.
+import { afterAll, beforeAll } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiClient } from '../../cli/api-client.js';
@@ -41,6 +42,16 @@ export interface PiCloud {
   /** Every item of the table, raw. */
   scanItems(): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
+}
+
+/** Starts the cloud before a test file's tests and stops it after them; the object is filled in by the first test. */
+export function usePiCloud(options: PiCloudOptions = {}): PiCloud {
+  const env = {} as PiCloud;
+  beforeAll(async () => void Object.assign(env, await startPiCloud(options)), 240_000);
+  afterAll(async () => {
+    await env.stop?.();
+  });
+  return env;
 }
 
 export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiCloud> {

@@ -1,11 +1,11 @@
 // Load: 50 jobs submitted at once through the API, with the stage throttling the template declares
 // (the client backs off on 429, as a real one must). Every job must come out exact; throughput and
 // latency are reported, not asserted.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobView } from '../../cli/api-client.js';
 import { persist, printTable, randomJobs } from '../helpers/chaos.js';
 import { countProblems, faultFreeInside } from '../helpers/job-oracle.js';
-import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
+import { usePiCloud } from '../helpers/pi-cloud.js';
 import { quantile, sleep } from '../helpers/pool.js';
 
 const JOBS = 50;
@@ -13,22 +13,14 @@ const SEED = 20_240_601;
 /** Each job's client polls this often. */
 const POLL_MS = 500;
 
-let env: PiCloud;
-
-beforeAll(async () => {
-  env = await startPiCloud({
-    // The deployed stall limit and deadline: 50 jobs queue behind a few sampler workers, which the
-    // chaos suite's seconds-long settings would count as silence.
-    env: { orchestrator: { STALL_SECONDS: 60, JOB_TIMEOUT_SECONDS: 600 } },
-    // A job's run holds an orchestrator worker while the job lasts (it sleeps between polls); runs
-    // beyond the cap wait for a worker, as they would for concurrency. More workers only add cold starts.
-    maxWorkersPerFunction: { orchestrator: 24, '*': 4 },
-    keepLogs: 1_000_000,
-  });
-}, 240_000);
-
-afterAll(async () => {
-  await env?.stop();
+const env = usePiCloud({
+  // The deployed stall limit and deadline: 50 jobs queue behind a few sampler workers, which the
+  // chaos suite's seconds-long settings would count as silence.
+  env: { orchestrator: { STALL_SECONDS: 60, JOB_TIMEOUT_SECONDS: 600 } },
+  // A job's run holds an orchestrator worker while the job lasts (it sleeps between polls); runs
+  // beyond the cap wait for a worker, as they would for concurrency. More workers only add cold starts.
+  maxWorkersPerFunction: { orchestrator: 24, '*': 4 },
+  keepLogs: 1_000_000,
 });
 
 describe('load', () => {
