@@ -40,20 +40,28 @@ export class JobStore {
     private readonly tableName: string,
   ) {}
 
-  /** Creates the header (only if the id is new) and the task items. Returns false if the job already existed. */
-  async createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean> {
+  /** Sends a conditional write: true if it was applied, false if its condition did not hold. */
+  private async applied(command: PutCommand | UpdateCommand): Promise<boolean> {
     try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: jobKey(header.jobId), sk: HEADER_SORT_KEY, ...header },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
+      // Two calls, one per command type: send() is typed by its command.
+      await (command instanceof PutCommand ? this.db.send(command) : this.db.send(command));
+      return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  /** Creates the header (only if the id is new) and the task items. Returns false if the job already existed. */
+  async createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean> {
+    const created = await this.applied(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: jobKey(header.jobId), sk: HEADER_SORT_KEY, ...header },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    if (!created) return false;
     await this.putTasks(tasks);
     return true;
   }
@@ -64,19 +72,15 @@ export class JobStore {
    */
   async createMissingTasks(tasks: readonly TaskItem[]): Promise<void> {
     await Promise.all(
-      tasks.map(async (task) => {
-        try {
-          await this.db.send(
-            new PutCommand({
-              TableName: this.tableName,
-              Item: { pk: jobKey(task.jobId), sk: taskSortKey(task.taskId), ...task },
-              ConditionExpression: 'attribute_not_exists(pk)',
-            }),
-          );
-        } catch (error) {
-          if (!isConditionFailure(error)) throw error;
-        }
-      }),
+      tasks.map((task) =>
+        this.applied(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { pk: jobKey(task.jobId), sk: taskSortKey(task.taskId), ...task },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      ),
     );
   }
 
@@ -135,22 +139,18 @@ export class JobStore {
    */
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
     // A report of nothing (a sampler asking where its task stands) can never move it forward: just read.
-    if (report.done > 0) {
-      try {
-        await this.db.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: jobKey(report.jobId), sk: taskSortKey(report.taskId) },
-            UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now',
-            ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
-            ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now },
-          }),
-        );
-        return { cancelled: false, done: report.done, inside: report.inside };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
-    }
+    const accepted =
+      report.done > 0 &&
+      (await this.applied(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: jobKey(report.jobId), sk: taskSortKey(report.taskId) },
+          UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
+          ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now },
+        }),
+      ));
+    if (accepted) return { cancelled: false, done: report.done, inside: report.inside };
     // ReturnValuesOnConditionCheckFailure would save this read, but dynalite ignores it.
     const task = await this.loadTask(report.jobId, report.taskId);
     if (!task) throw new UnknownJobError(report.jobId, report.taskId);
@@ -166,20 +166,16 @@ export class JobStore {
    * invocation must not fail a task that is running fine.
    */
   async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number): Promise<void> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
-          UpdateExpression: 'SET failure = :failure, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND done < samples AND invocations = :invocation',
-          ExpressionAttributeValues: { ':failure': failure, ':now': now, ':invocation': invocation },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      if (!(await this.loadTask(jobId, taskId))) throw new UnknownJobError(jobId, taskId);
-    }
+    const recorded = await this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+        UpdateExpression: 'SET failure = :failure, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(pk) AND done < samples AND invocations = :invocation',
+        ExpressionAttributeValues: { ':failure': failure, ':now': now, ':invocation': invocation },
+      }),
+    );
+    if (!recorded && !(await this.loadTask(jobId, taskId))) throw new UnknownJobError(jobId, taskId);
   }
 
   /**
@@ -187,41 +183,29 @@ export class JobStore {
    * duplicated orchestrator run never starts a task twice. A new invocation clears an earlier failure.
    */
   async claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
-          UpdateExpression: 'SET invocations = :next, lastInvokedAt = :now REMOVE failure',
-          ConditionExpression: 'invocations = :current AND attribute_not_exists(cancelled)',
-          ExpressionAttributeValues: { ':current': invocations, ':next': invocations + 1, ':now': now },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+        UpdateExpression: 'SET invocations = :next, lastInvokedAt = :now REMOVE failure',
+        ConditionExpression: 'invocations = :current AND attribute_not_exists(cancelled)',
+        ExpressionAttributeValues: { ':current': invocations, ':next': invocations + 1, ':now': now },
+      }),
+    );
   }
 
   /** Marks the job as cancelled by request; false if it does not exist or already ended. */
   async requestCancel(jobId: string, now: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
-          UpdateExpression: 'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now)',
-          ConditionExpression: 'attribute_exists(pk) AND #status = :running',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':now': now, ':running': 'RUNNING' },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        UpdateExpression: 'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now)',
+        ConditionExpression: 'attribute_exists(pk) AND #status = :running',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':now': now, ':running': 'RUNNING' },
+      }),
+    );
   }
 
   /** Records that a run is polling the job now. */
@@ -242,22 +226,16 @@ export class JobStore {
    * stale `lastBeat`); exactly one of several concurrent callers wins.
    */
   async claimRunRevival(jobId: string, lastBeat: number | undefined, now: number): Promise<boolean> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
-          UpdateExpression: 'SET runHeartbeatAt = :now',
-          ConditionExpression:
-            lastBeat === undefined ? 'attribute_not_exists(runHeartbeatAt)' : 'runHeartbeatAt = :lastBeat',
-          ExpressionAttributeValues: lastBeat === undefined ? { ':now': now } : { ':now': now, ':lastBeat': lastBeat },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        UpdateExpression: 'SET runHeartbeatAt = :now',
+        ConditionExpression:
+          lastBeat === undefined ? 'attribute_not_exists(runHeartbeatAt)' : 'runHeartbeatAt = :lastBeat',
+        ExpressionAttributeValues: lastBeat === undefined ? { ':now': now } : { ':now': now, ':lastBeat': lastBeat },
+      }),
+    );
   }
 
   /** Stops the tasks: every later report is refused and answered "cancelled". */
@@ -295,21 +273,15 @@ export class JobStore {
       update += ', failedTasks = :failedTasks';
       values[':failedTasks'] = outcome.failedTasks;
     }
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
-          UpdateExpression: update,
-          ConditionExpression: '#status = :running',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        UpdateExpression: update,
+        ConditionExpression: '#status = :running',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: values,
+      }),
+    );
   }
 }
