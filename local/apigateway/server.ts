@@ -9,6 +9,7 @@ import type { ApiModel, MethodDef, ResourceNode } from './model.js';
 import { renderGatewayResponse, type GatewayError, type RequestFacts } from './responses.js';
 import { verifySigV4 } from './sigv4.js';
 import { ModelValidator } from './validation.js';
+import { clientRecord } from './record.js';
 
 /** API Gateway cuts an integration at 29 s. */
 export const DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000;
@@ -120,7 +121,7 @@ export class ApiGateway {
 
     let identity: { accessKey: string } | undefined;
     if (matched.method.authorizationType === 'AWS_IAM') {
-      const auth = await verifySigV4({ method, rawPath, query: search, headers: req.headers, body }, this.opts.credentials, this.opts.region);
+      const auth = await verifySigV4({ method, rawPath, query: search, rawHeaders: req.rawHeaders, body }, this.opts.credentials, this.opts.region);
       if (!auth.ok) return gatewayError({ type: auth.responseType, message: auth.message, errorType: auth.errorType });
       identity = { accessKey: auth.accessKeyId };
     }
@@ -305,8 +306,8 @@ function safeDecode(s: string): string {
 
 /** Headers as API Gateway passes them: original case, last value in `headers`, all in `multiValueHeaders`. */
 function eventHeaders(req: IncomingMessage): { headers: Record<string, string>; multiValueHeaders: Record<string, string[]> } {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
+  const headers = clientRecord<string>();
+  const multiValueHeaders = clientRecord<string[]>();
   const names = new Map<string, string>();
   const add = (name: string, value: string): void => {
     const key = names.get(name.toLowerCase()) ?? name;
@@ -334,13 +335,13 @@ function normaliseIp(ip: string | undefined): string {
 }
 
 function lastValues(params: URLSearchParams): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = clientRecord<string>();
   for (const [k, v] of params) out[k] = v;
   return out;
 }
 
 function allValues(params: URLSearchParams): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out = clientRecord<string[]>();
   for (const [k, v] of params) (out[k] ??= []).push(v);
   return out;
 }

@@ -2,8 +2,8 @@
 // signature (service execute-api, region us-east-1) made with the local
 // credentials. The request is signed again and the signatures compared.
 import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { clientRecord } from './record.js';
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 const SERVICE = 'execute-api';
@@ -14,7 +14,8 @@ export interface SignedRequest {
   /** Path as sent on the wire (still percent-encoded), stage included. */
   rawPath: string;
   query: URLSearchParams;
-  headers: IncomingHttpHeaders;
+  /** Header names and values as received (`IncomingMessage.rawHeaders`). */
+  rawHeaders: readonly string[];
   body: Buffer;
 }
 
@@ -56,12 +57,13 @@ export async function verifySigV4(
   region: string,
   now: Date = new Date(),
 ): Promise<AuthOutcome> {
-  const authorization = single(req.headers.authorization);
+  const received = headerValues(req.rawHeaders);
+  const authorization = received.authorization;
   if (!authorization) {
     return { ok: false, responseType: 'MISSING_AUTHENTICATION_TOKEN', errorType: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' };
   }
   const parsed = parseAuthorization(authorization);
-  const amzDate = single(req.headers['x-amz-date']);
+  const amzDate = received['x-amz-date'];
   const missing: string[] = [];
   if (!parsed?.credential) missing.push("Authorization header requires 'Credential' parameter.");
   if (!parsed?.signature) missing.push("Authorization header requires 'Signature' parameter.");
@@ -94,13 +96,13 @@ export async function verifySigV4(
     return invalid(`Signature not yet current: ${amzDate} is still later than ${basicFormat(new Date(now.getTime() + MAX_SKEW_MS))} (${basicFormat(now)} + 5 min.)`);
   }
 
-  const headers: Record<string, string> = {};
+  const headers = clientRecord<string>();
   for (const name of signedHeaders) {
-    const value = req.headers[name];
+    const value = received[name];
     if (value === undefined) return invalid(SIGNATURE_MISMATCH);
-    headers[name] = Array.isArray(value) ? value.join(',') : value;
+    headers[name] = value;
   }
-  const query: Record<string, string | string[]> = {};
+  const query = clientRecord<string | string[]>();
   for (const key of new Set(req.query.keys())) {
     const values = req.query.getAll(key);
     query[key] = values.length === 1 ? values[0]! : values;
@@ -124,8 +126,18 @@ export async function verifySigV4(
   return same ? { ok: true, accessKeyId } : invalid(SIGNATURE_MISMATCH);
 }
 
-function single(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
+/**
+ * Values by lower-case header name, a repeated header's values joined with ',' as SigV4 canonicalizes
+ * them. From the raw headers: Node's `headers` drops some repeats, and a header named `__proto__`.
+ */
+function headerValues(rawHeaders: readonly string[]): Record<string, string> {
+  const values = clientRecord<string>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    values[name] = name in values ? `${values[name]},${value}` : value;
+  }
+  return values;
 }
 
 function parseAuthorization(value: string): { credential?: string; signedHeaders?: string; signature?: string } | undefined {

@@ -1,6 +1,7 @@
 // API Gateway (REST v1) conformance over real HTTP: routing, the proxy event,
 // IAM (SigV4) authorization, body validation and gateway responses.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +31,23 @@ type ProxyEvent = {
   body: string | null;
   isBase64Encoded: boolean;
 };
+
+/** One request written byte for byte (headers end with CRLF; the blank line is added). */
+function rawHttp(url: URL, head: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(`${head}Connection: close\r\n\r\n`));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head, ...body] = text.split('\r\n\r\n');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head!)?.[1]), body: body.join('\r\n\r\n') });
+    });
+  });
+}
+
+const basicDate = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 
 const apiStarts = (): number => t.logs.filter((l) => l.startsWith(`[${FN.api}] START`)).length;
 
@@ -78,6 +96,34 @@ describe('API Gateway', () => {
       userArn: expect.stringMatching(/^arn:aws:iam::123456789012:/),
       cognitoIdentityId: null,
     });
+  });
+
+  it('passes query parameters and headers named like Object.prototype members through untouched', async () => {
+    const res = await signedFetch(t.cloud, 'GET', 'items/x?valueOf&constructor=c&__proto__=p&toString=1&toString=2', {
+      headers: { valueOf: 'v', constructor: 'k' },
+    });
+    expect(res.status).toBe(200);
+    const event = (await res.json()) as ProxyEvent;
+    expect(Object.entries(event.queryStringParameters!)).toEqual([['valueOf', ''], ['constructor', 'c'], ['__proto__', 'p'], ['toString', '2']]);
+    expect(Object.entries(event.multiValueQueryStringParameters!)).toEqual([['valueOf', ['']], ['constructor', ['c']], ['__proto__', ['p']], ['toString', ['1', '2']]]);
+    expect([event.headers.valueOf, event.headers.constructor]).toEqual(['v', 'k']);
+    expect([event.multiValueHeaders.valueOf, event.multiValueHeaders.constructor]).toEqual([['v'], ['k']]);
+  });
+
+  it('takes a header named __proto__ as a header (fetch cannot send one: raw HTTP)', async () => {
+    const url = new URL(t.cloud.apiUrl);
+    const public_ = await rawHttp(url, `GET ${url.pathname}public/echo HTTP/1.1\r\nHost: ${url.host}\r\n__proto__: h\r\n`);
+    expect(public_.status).toBe(200);
+    expect(Object.getOwnPropertyDescriptor((JSON.parse(public_.body) as ProxyEvent).headers, '__proto__')?.value).toBe('h');
+    // Listed among the signed headers of a (wrong) signature: refused as such, not a 500.
+    const auth = 'AWS4-HMAC-SHA256 Credential=' + `${t.cloud.credentials.accessKeyId}/20250101/us-east-1/execute-api/aws4_request`;
+    const signed = await rawHttp(
+      url,
+      `GET ${url.pathname}items/x HTTP/1.1\r\nHost: ${url.host}\r\n__proto__: h\r\nX-Amz-Date: ${basicDate(new Date())}\r\n` +
+        `Authorization: ${auth.replace('20250101', basicDate(new Date()).slice(0, 8))}, SignedHeaders=__proto__;host;x-amz-date, Signature=${'0'.repeat(64)}\r\n`,
+    );
+    expect(signed.status).toBe(403);
+    expect(signed.body).toContain('INVALID_SIGNATURE');
   });
 
   it('passes a signed JSON body that matches the model', async () => {

@@ -101,7 +101,7 @@ export interface SignOptions {
 /** Calls the local API signed with SigV4 (execute-api), the way an IAM-authorized client does. */
 export async function signedFetch(cloud: LocalCloud, method: string, path: string, opts: SignOptions = {}): Promise<Response> {
   const url = new URL(path, cloud.apiUrl);
-  const query: Record<string, string | string[]> = {};
+  const query: Record<string, string | string[]> = Object.create(null);
   for (const key of new Set(url.searchParams.keys())) {
     const all = url.searchParams.getAll(key);
     query[key] = all.length === 1 ? all[0]! : all;
