@@ -30,7 +30,7 @@ export interface JobDeps {
   /** How often a task may be started again after it failed or went silent. */
   taskRestarts: number;
   stallMs: number;
-  /** The sampler's reserved concurrency: at most this many of a job's tasks are started and unfinished. */
+  /** The sampler's reserved concurrency: at most this many of a job's tasks run (or wait to) at once. */
   samplerConcurrency: number;
 }
 
@@ -122,7 +122,8 @@ export async function settleJob(jobId: string, deps: JobDeps): Promise<JobView> 
   const view = viewJob(header, tasks, deps.now());
   if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
     if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
-      // Do the run's work once right here (its events may keep getting lost), then hand over to a new run.
+      // Do one round of the run's work right here (starting the next wave of tasks), then hand over to a
+      // new run. Should the new run's event be lost too, the next wave waits for the next revival.
       await startTasks(header, nextTasks(header, tasks, deps), deps);
       await deps.startRun(jobId);
     }

@@ -197,15 +197,17 @@ export function tasksToRestart(header: JobHeader, tasks: readonly TaskItem[], no
 }
 
 /**
- * Tasks to invoke now: failed or silent ones to start again, then never-started ones, but only as
- * many of those as leave at most `concurrency` of the job's tasks started and unfinished. Pacing the
- * fan-out to the sampler's reserved concurrency keeps tasks out of Lambda's throttle queue, where a
- * task would wait without reporting and its wait would read as silence.
+ * Tasks to invoke now: failed or silent ones to start again (each in the slot it holds), then
+ * never-started ones, as many as leave at most `concurrency` of the job's tasks occupying a slot.
+ * Pacing each job's fan-out to the sampler's reserved concurrency keeps its tasks out of Lambda's
+ * throttle queue, where a task would wait without reporting and its wait would read as silence.
+ * (Jobs running at once share the concurrency, so their tasks can still queue.) A task that is
+ * silent with no invocations left keeps its slot: it may yet run, and the job ends at its deadline.
  */
 export function tasksToStart(header: JobHeader, tasks: readonly TaskItem[], now: number, stallMs: number, concurrency: number): TaskItem[] {
   const live = tasks.filter((t) => t.cancelled !== true);
-  const started = live.filter((t) => t.invocations > 0 && t.done < t.samples).length;
-  const unstarted = live.filter((t) => t.invocations === 0).slice(0, Math.max(0, concurrency - started));
+  const occupied = live.filter((t) => t.invocations > 0 && t.done < t.samples).length;
+  const unstarted = live.filter((t) => t.invocations === 0).slice(0, Math.max(0, concurrency - occupied));
   return [...tasksToRestart(header, tasks, now, stallMs), ...unstarted];
 }
 

@@ -109,6 +109,13 @@ describe('tasksToStart', () => {
     expect(ids(tasksToStart(header, tasks, 1000, 500, 2))).toEqual([1]);
   });
 
+  it('keeps a silent task with no invocations left in its slot, and starts nothing while slots are over-full', () => {
+    const tasks = [task(0, { invocations: 3, lastInvokedAt: 0 }), task(1, { invocations: 1, lastInvokedAt: 900 }), task(2)];
+    expect(ids(tasksToStart(header, tasks, 1000, 500, 3))).toEqual([2]);
+    expect(ids(tasksToStart(header, tasks, 1000, 500, 2))).toEqual([]);
+    expect(ids(tasksToStart(header, tasks, 1000, 500, 1))).toEqual([]);
+  });
+
   it('never starts a stopped task', () => {
     expect(tasksToStart(header, [task(0, { cancelled: true })], 0, 500, 10)).toEqual([]);
   });
