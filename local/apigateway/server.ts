@@ -388,7 +388,7 @@ function proxyResponse(payload: string): { status: number; headers: Record<strin
   if (Object.keys(r).some((k) => !PROXY_RESPONSE_KEYS.has(k))) return undefined;
   const status = typeof r.statusCode === 'string' && /^\d{3}$/.test(r.statusCode) ? Number(r.statusCode) : r.statusCode;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) return undefined;
-  const headers: Record<string, string> = {};
+  const headers = clientRecord<string>();
   const scalar = (v: unknown): v is string | number | boolean => ['string', 'number', 'boolean'].includes(typeof v);
   if (r.multiValueHeaders !== undefined && r.multiValueHeaders !== null) {
     if (typeof r.multiValueHeaders !== 'object') return undefined;

@@ -99,22 +99,27 @@ describe('API Gateway', () => {
   });
 
   it('passes query parameters and headers named like Object.prototype members through untouched', async () => {
-    const res = await signedFetch(t.cloud, 'GET', 'items/x?valueOf&constructor=c&__proto__=p&toString=1&toString=2', {
+    const res = await signedFetch(t.cloud, 'GET', 'items/x?valueOf&constructor=c&toString=1&toString=2', {
       headers: { valueOf: 'v', constructor: 'k' },
     });
     expect(res.status).toBe(200);
     const event = (await res.json()) as ProxyEvent;
-    expect(Object.entries(event.queryStringParameters!)).toEqual([['valueOf', ''], ['constructor', 'c'], ['__proto__', 'p'], ['toString', '2']]);
-    expect(Object.entries(event.multiValueQueryStringParameters!)).toEqual([['valueOf', ['']], ['constructor', ['c']], ['__proto__', ['p']], ['toString', ['1', '2']]]);
+    expect(Object.entries(event.queryStringParameters!)).toEqual([['valueOf', ''], ['constructor', 'c'], ['toString', '2']]);
+    expect(Object.entries(event.multiValueQueryStringParameters!)).toEqual([['valueOf', ['']], ['constructor', ['c']], ['toString', ['1', '2']]]);
     expect([event.headers.valueOf, event.headers.constructor]).toEqual(['v', 'k']);
     expect([event.multiValueHeaders.valueOf, event.multiValueHeaders.constructor]).toEqual([['v'], ['k']]);
   });
 
-  it('takes a header named __proto__ as a header (fetch cannot send one: raw HTTP)', async () => {
+  // Unsigned, on the public method: the signer used here mishandles a `__proto__` query parameter, and
+  // fetch drops a `__proto__` header, so these requests are written byte for byte.
+  it('takes a header and a query parameter named __proto__ as such', async () => {
     const url = new URL(t.cloud.apiUrl);
-    const public_ = await rawHttp(url, `GET ${url.pathname}public/echo HTTP/1.1\r\nHost: ${url.host}\r\n__proto__: h\r\n`);
+    const public_ = await rawHttp(url, `GET ${url.pathname}public/echo?__proto__=p HTTP/1.1\r\nHost: ${url.host}\r\n__proto__: h\r\n`);
     expect(public_.status).toBe(200);
-    expect(Object.getOwnPropertyDescriptor((JSON.parse(public_.body) as ProxyEvent).headers, '__proto__')?.value).toBe('h');
+    const event = JSON.parse(public_.body) as ProxyEvent;
+    const own = (record: object | null, key: string) => (record ? Object.getOwnPropertyDescriptor(record, key)?.value : undefined);
+    expect([own(event.headers, '__proto__'), own(event.multiValueHeaders, '__proto__')]).toEqual(['h', ['h']]);
+    expect([own(event.queryStringParameters, '__proto__'), own(event.multiValueQueryStringParameters, '__proto__')]).toEqual(['p', ['p']]);
     // Listed among the signed headers of a (wrong) signature: refused as such, not a 500.
     const auth = 'AWS4-HMAC-SHA256 Credential=' + `${t.cloud.credentials.accessKeyId}/20250101/us-east-1/execute-api/aws4_request`;
     const signed = await rawHttp(
