@@ -22,7 +22,7 @@ export async function startE2eCloud(): Promise<E2eCloud> {
   return { cloud, client, logs, stop: () => cloud.stop() };
 }
 
-/** Starts the cloud before a test file's tests and stops it after them; the object is filled in by the first test. */
+/** Starts the cloud before a test file's tests and stops it after them; the object is filled in before the first test runs. */
 export function useE2eCloud(): E2eCloud {
   const env = {} as E2eCloud;
   beforeAll(async () => void Object.assign(env, await startE2eCloud()), 240_000);

@@ -44,7 +44,7 @@ export interface PiCloud {
   stop(): Promise<void>;
 }
 
-/** Starts the cloud before a test file's tests and stops it after them; the object is filled in by the first test. */
+/** Starts the cloud before a test file's tests and stops it after them; the object is filled in before the first test runs. */
 export function usePiCloud(options: PiCloudOptions = {}): PiCloud {
   const env = {} as PiCloud;
   beforeAll(async () => void Object.assign(env, await startPiCloud(options)), 240_000);

@@ -54,7 +54,7 @@ describe('limits chosen at deploy time', () => {
 
 describe('limit checks at synth time', () => {
   // The default values themselves are pinned where they matter, in the synthesized template (pi-stack.test.ts).
-  it('takes each property given and the default for the rest', () => {
+  it('takes the properties given and the defaults for the rest', () => {
     expect(resolveLimits()).toEqual(DEFAULT_LIMITS);
     expect(resolveLimits({ maxTasks: 5000, jobTimeoutSeconds: 120 })).toEqual({ ...DEFAULT_LIMITS, maxTasks: 5000, jobTimeoutSeconds: 120 });
   });
