@@ -134,7 +134,7 @@ function headerValues(rawHeaders: readonly string[]): Record<string, string> {
   const values = clientRecord<string>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
-    const value = rawHeaders[i + 1]!.trim();
+    const value = rawHeaders[i + 1]!;
     values[name] = name in values ? `${values[name]},${value}` : value;
   }
   return values;

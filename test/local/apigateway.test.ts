@@ -110,6 +110,11 @@ describe('API Gateway', () => {
     expect([event.multiValueHeaders.valueOf, event.multiValueHeaders.constructor]).toEqual([['v'], ['k']]);
   });
 
+  it('verifies a signature over a header value with a non-breaking space at its end (not HTTP whitespace)', async () => {
+    const res = await signedFetch(t.cloud, 'GET', 'items/x', { headers: { 'x-a': 'a\u00a0' } });
+    expect(res.status).toBe(200);
+  });
+
   // Unsigned, on the public method: the signer used here mishandles a `__proto__` query parameter, and
   // fetch drops a `__proto__` header, so these requests are written byte for byte.
   it('takes a header and a query parameter named __proto__ as such', async () => {
