@@ -2,6 +2,7 @@
 // environment overrides and timeouts, keyed by logical id or construct name.
 import { readFileSync } from 'node:fs';
 import type { FunctionDef } from './stack.js';
+import { isObject } from './template.js';
 
 /** Variables by function (logical id or construct name); `Parameters` applies to every function, as in SAM's env.json. */
 export type EnvOverrides = Record<string, Record<string, string | number | boolean>>;
@@ -29,9 +30,11 @@ export function findFunction(functions: readonly FunctionDef[], key: string): Fu
   );
 }
 
-function unknownFunction(where: string, key: string, functions: readonly FunctionDef[]): Error {
+function functionNamed(where: string, key: string, functions: readonly FunctionDef[]): FunctionDef {
+  const fn = findFunction(functions, key);
+  if (fn) return fn;
   const names = functions.map((f) => `${f.friendlyName} (${f.logicalId})`).join(', ');
-  return new Error(`${where}: no function "${key}" in the template; choose one of: ${names}`);
+  throw new Error(`${where}: no function "${key}" in the template; choose one of: ${names}`);
 }
 
 /**
@@ -41,40 +44,31 @@ function unknownFunction(where: string, key: string, functions: readonly Functio
  * STALL_SECONDS, are tuned this way).
  */
 export function applyOverrides(functions: FunctionDef[], env: EnvOverrides | undefined, timeouts: TimeoutOverrides | undefined): void {
-  const envSources: [string, unknown][] = [
-    ['LOCAL_CLOUD_ENV_VARS', readJsonSetting('LOCAL_CLOUD_ENV_VARS')],
-    ['envOverrides', env],
-  ];
-  for (const [where, value] of envSources) {
-    if (value === undefined) continue;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where} must be a JSON object`);
-    for (const [key, vars] of Object.entries(value as Record<string, unknown>)) {
-      if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) throw new Error(`${where}.${key} must be an object of variables`);
-      let targets = functions;
-      if (key !== 'Parameters') {
-        const fn = findFunction(functions, key);
-        if (!fn) throw unknownFunction(where, key, functions);
-        targets = [fn];
-      }
-      for (const [name, v] of Object.entries(vars as Record<string, unknown>)) {
-        if (!['string', 'number', 'boolean'].includes(typeof v)) throw new Error(`${where}.${key}.${name} must be a string, number or boolean`);
-        for (const fn of targets) fn.environment[name] = String(v);
-      }
+  forEachEntry('LOCAL_CLOUD_ENV_VARS', 'envOverrides', env, (where, key, vars) => {
+    if (!isObject(vars)) throw new Error(`${where}.${key} must be an object of variables`);
+    const targets = key === 'Parameters' ? functions : [functionNamed(where, key, functions)];
+    for (const [name, v] of Object.entries(vars)) {
+      if (!['string', 'number', 'boolean'].includes(typeof v)) throw new Error(`${where}.${key}.${name} must be a string, number or boolean`);
+      for (const fn of targets) fn.environment[name] = String(v);
     }
-  }
-  const timeoutSources: [string, unknown][] = [
-    ['LOCAL_CLOUD_TIMEOUTS', readJsonSetting('LOCAL_CLOUD_TIMEOUTS')],
-    ['timeoutOverrides', timeouts],
+  });
+  forEachEntry('LOCAL_CLOUD_TIMEOUTS', 'timeoutOverrides', timeouts, (where, key, seconds) => {
+    const fn = functionNamed(where, key, functions);
+    // Lambda's range: 1 s to 15 min; fractions help tests.
+    if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 900)) throw new Error(`${where}.${key} must be seconds between 0 and 900`);
+    fn.timeoutSeconds = seconds;
+  });
+}
+
+/** Visits each entry of the JSON object the variable `envName` names, then of the option (`where` names the source). */
+function forEachEntry(envName: string, optionName: string, option: unknown, visit: (where: string, key: string, value: unknown) => void): void {
+  const sources: [string, unknown][] = [
+    [envName, readJsonSetting(envName)],
+    [optionName, option],
   ];
-  for (const [where, value] of timeoutSources) {
+  for (const [where, value] of sources) {
     if (value === undefined) continue;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where} must be a JSON object`);
-    for (const [key, seconds] of Object.entries(value as Record<string, unknown>)) {
-      const fn = findFunction(functions, key);
-      if (!fn) throw unknownFunction(where, key, functions);
-      // Lambda's range: 1 s to 15 min; fractions help tests.
-      if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 900)) throw new Error(`${where}.${key} must be seconds between 0 and 900`);
-      fn.timeoutSeconds = seconds;
-    }
+    if (!isObject(value)) throw new Error(`${where} must be a JSON object`);
+    for (const [key, entry] of Object.entries(value)) visit(where, key, entry);
   }
 }

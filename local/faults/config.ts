@@ -1,6 +1,7 @@
 // Fault configuration: what to break, where and how often. Read from the `faults` option of
 // startLocalCloud or from the JSON named by LOCAL_CLOUD_FAULTS (a file path or inline JSON).
 import { readJsonSetting } from '../settings.js';
+import { isObject } from '../template.js';
 
 /** A fraction of 0..1. */
 type Rate = number;
@@ -87,7 +88,6 @@ export class FaultConfigError extends Error {
   override name = 'FaultConfigError';
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function checkRate(where: string, value: unknown): void {
   if (value === undefined) return;

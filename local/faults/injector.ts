@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { FunctionDef } from '../stack.js';
 import { findFunction } from '../settings.js';
+import { isObject } from '../template.js';
 import { FaultConfigError, parseFaultConfig, type DynamoDbFaults, type FaultConfig, type FunctionFaults, type Millis } from './config.js';
 
 export type FunctionFaultKind =
@@ -73,8 +74,6 @@ const DYNAMODB_ERRORS: Record<DynamoDbFaultKind, { status: number; body: string 
 
 const MAX_EVENTS = 100_000;
 const SUBJECT_CHARS = 400;
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parse(text: string): unknown {
   try {
