@@ -12,7 +12,7 @@ import { LambdaService, type DestinationRecord } from './lambda/service.js';
 import type { InvocationRecord } from './lambda/runtime.js';
 import { readRestApis } from './apigateway/model.js';
 import { ApiGateway } from './apigateway/server.js';
-import { applyOverrides, findFunction, type EnvOverrides, type TimeoutOverrides } from './settings.js';
+import { applyOverrides, functionNamed, noSuchFunction, findFunction, type EnvOverrides, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
 import { startDynamoDbFront } from './faults/dynamodb-front.js';
@@ -133,9 +133,7 @@ function workerCaps(option: LocalCloudOptions['maxWorkersPerFunction'], function
   const caps = new Map<string, number>();
   for (const [key, n] of Object.entries(option)) {
     if (key === '*') continue;
-    const def = findFunction(functions, key);
-    if (!def) throw new Error(`maxWorkersPerFunction: no function "${key}" in the template`);
-    caps.set(def.logicalId, n);
+    caps.set(functionNamed('maxWorkersPerFunction', key, functions).logicalId, n);
   }
   return (def) => caps.get(def.logicalId) ?? option['*'] ?? Infinity;
 }
@@ -276,7 +274,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const runtimesOf = (fn: string | undefined) => {
       if (fn === undefined) return [...service.runtimes.values()];
       const def = findFunction(stack.functions, fn);
-      if (!def) throw new Error(`no function "${fn}" in the template`);
+      if (!def) throw new Error(noSuchFunction(fn, stack.functions));
       return [service.runtimes.get(def.name)!];
     };
     const cloud: LocalCloud = {

@@ -21,8 +21,11 @@ export function readJsonSetting(envName: string): unknown {
   }
 }
 
+/** What a function is known by: its logical id and its construct name. */
+type FunctionNames = Pick<FunctionDef, 'logicalId' | 'friendlyName'>;
+
 /** Finds a function by logical id or construct name (case-insensitive), like `sam local invoke`. */
-export function findFunction(functions: readonly FunctionDef[], key: string): FunctionDef | undefined {
+export function findFunction<F extends FunctionNames>(functions: readonly F[], key: string): F | undefined {
   const lower = key.toLowerCase();
   return (
     functions.find((f) => f.logicalId === key) ??
@@ -30,11 +33,16 @@ export function findFunction(functions: readonly FunctionDef[], key: string): Fu
   );
 }
 
-function functionNamed(where: string, key: string, functions: readonly FunctionDef[]): FunctionDef {
+/** The message for a name no function has, listing the names there are. */
+export function noSuchFunction(key: string, functions: readonly FunctionNames[]): string {
+  const names = functions.map((f) => `${f.friendlyName} (${f.logicalId})`).join(', ');
+  return `no function "${key}" in the template; choose one of: ${names}`;
+}
+
+export function functionNamed<F extends FunctionNames>(where: string, key: string, functions: readonly F[]): F {
   const fn = findFunction(functions, key);
   if (fn) return fn;
-  const names = functions.map((f) => `${f.friendlyName} (${f.logicalId})`).join(', ');
-  throw new Error(`${where}: no function "${key}" in the template; choose one of: ${names}`);
+  throw new Error(`${where}: ${noSuchFunction(key, functions)}`);
 }
 
 /**

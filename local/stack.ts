@@ -121,7 +121,8 @@ function readFunction(resolver: Resolver, templateDir: string, id: string, res: 
   return fn;
 }
 
-function friendlyName(id: string, res: CfnResource): string {
+/** The construct id in the CDK app (`PiStack/sampler/Resource` → `sampler`), the name SAM CLI accepts too. */
+export function friendlyName(id: string, res: Pick<CfnResource, 'Metadata'>): string {
   const path = res.Metadata?.['aws:cdk:path'];
   const segments = typeof path === 'string' ? path.split('/').slice(1) : [];
   if (segments.at(-1) === 'Resource') segments.pop();

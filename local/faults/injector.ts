@@ -3,7 +3,7 @@
 // ask it at their decision points; the handlers never know.
 import { createHash } from 'node:crypto';
 import type { FunctionDef } from '../stack.js';
-import { findFunction } from '../settings.js';
+import { findFunction, noSuchFunction } from '../settings.js';
 import { isObject } from '../template.js';
 import { FaultConfigError, parseFaultConfig, type DynamoDbFaults, type FaultConfig, type FunctionFaults, type Millis } from './config.js';
 
@@ -137,7 +137,7 @@ export class FaultInjector {
         continue;
       }
       const fn = findFunction(this.functions, key);
-      if (!fn) throw new FaultConfigError(`faults.functions: no function "${key}" in the template`);
+      if (!fn) throw new FaultConfigError(`faults.functions: ${noSuchFunction(key, this.functions)}`);
       rules.set(fn.logicalId, list);
       named.add(fn.logicalId);
     }
