@@ -87,14 +87,13 @@ export async function submitJob(request: JobRequest, idempotencyKey: string | un
       throw new ApiError(422, 'IdempotencyKeyReused', 'this Idempotency-Key was already used for a different request');
     }
     // The first request may have died after writing the header: finish what it left undone.
-    if (existing.tasks.length < existing.header.tasks) {
-      const written = new Set(existing.tasks.map((t) => t.taskId));
-      await deps.store.createMissingTasks(newTasks(existing.header).filter((t) => !written.has(t.taskId)));
-    }
+    const written = new Set(existing.tasks.map((t) => t.taskId));
+    const missing = newTasks(existing.header).filter((t) => !written.has(t.taskId));
+    if (missing.length > 0) await deps.store.createMissingTasks(missing);
     if (existing.header.status === 'RUNNING' && existing.header.runHeartbeatAt === undefined) {
       if (await deps.store.claimRunRevival(jobId, undefined, deps.now())) await deps.startRun(jobId);
     }
-    const repaired = (await deps.store.loadJob(jobId)) ?? existing;
+    const repaired = missing.length > 0 ? ((await deps.store.loadJob(jobId)) ?? existing) : existing;
     return { view: viewJob(repaired.header, repaired.tasks, deps.now()), created: false };
   }
   await deps.startRun(jobId);
@@ -192,7 +191,9 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   const job = await deps.store.loadJob(jobId);
   if (!job) throw new UnknownJobError(jobId);
   if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
-  // The heartbeat tells readers this run is alive, so they start no other.
+  // The heartbeat tells readers this run is alive, so they start no other. They wait a stall limit
+  // before reviving a run, so a beat every third of it is enough (one header write, not one a poll).
+  const beatEveryMs = Math.max(deps.pollIntervalMs, deps.stallMs / 3);
   let lastBeat = deps.now();
   await deps.store.beatRun(jobId, lastBeat);
   await startTasks(job.header, nextTasks(job.header, job.tasks, deps), deps);
@@ -200,7 +201,7 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   // at the configured interval.
   let pollMs = Math.min(100, deps.pollIntervalMs);
   for (;;) {
-    if (deps.now() - lastBeat >= deps.pollIntervalMs) {
+    if (deps.now() - lastBeat >= beatEveryMs) {
       lastBeat = deps.now();
       await deps.store.beatRun(jobId, lastBeat);
     }
