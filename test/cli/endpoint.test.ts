@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useE2eCloud } from '../e2e/cloud.js';
-import { kernel } from '../../functions/shared/kernel/index.js';
-import { blockCount } from '../../functions/shared/kernel/stream-rule.js';
+import { faultFreeInside } from '../helpers/job-oracle.js';
 import { runNpm } from './run.js';
 
 // One client, two targets: `--endpoint` sends the same signed requests to any stage URL, with
@@ -26,7 +25,7 @@ describe('npm start -- --endpoint', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`API ${env.cloud.apiUrl} (region us-east-1, credentials from the AWS credential chain)`);
     expect(run.stdout).not.toMatch(/Local cloud|Synthesizing/);
-    const inside = kernel.countInside(3, 0, blockCount(1_000_000), 1_000_000);
+    const inside = faultFreeInside(3, 1_000_000);
     expect(Number(/^Estimated value of π is: (\S+)$/m.exec(run.stdout)?.[1])).toBe((4 * inside) / 1_000_000);
     expect(run.stdout).toMatch(/^Progress: 100%$/m);
   }, 120_000);

@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kernel } from '../../functions/shared/kernel/index.js';
-import { blockCount } from '../../functions/shared/kernel/stream-rule.js';
+import { faultFreeInside } from '../helpers/job-oracle.js';
 import { descendantsOf, hasStackTrace, isRunning, processesMentioning, runNpm } from './run.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pi-cli-test-'));
@@ -24,7 +23,7 @@ describe('npm start', () => {
     expect(run.stdout).toMatch(/^Progress: 100%$/m);
     // Deterministic streams: the estimate is exactly 4 × (the kernel's inside count) / samples.
     const samples = 2_000_000;
-    const inside = kernel.countInside(1, 0, blockCount(samples), samples);
+    const inside = faultFreeInside(1, samples);
     const printed = /^Estimated value of π is: (\S+)$/m.exec(run.stdout)?.[1];
     expect(Number(printed)).toBe((4 * inside) / samples);
     expect(run.stdout).toMatch(/Standard error: [\d.e-]+, 95% interval: \[3\.\d+, 3\.\d+\]/);

@@ -73,16 +73,14 @@ export async function runJob(client: ApiClient, request: JobRequest, key: string
     if (view.status === 'RUNNING' && late > 0) runningPastDeadlineMs = Math.max(late, runningPastDeadlineMs ?? 0);
     if (view.status !== 'RUNNING' || Date.now() > opts.giveUpAt) {
       const seenEndAt = Date.now();
-      let oracle: number | undefined;
       return {
         request,
         jobId: submitted.jobId,
         view,
         seenEndAt,
-        // Computed when first asked: it blocks the process that hosts the local cloud for a while on a big job.
+        // Computed when first asked (and remembered by the oracle): a big job's count takes a while.
         get oracle() {
-          oracle ??= faultFreeInside(request.seed!, request.samples);
-          return oracle;
+          return faultFreeInside(request.seed!, request.samples);
         },
         ...(runningPastDeadlineMs !== undefined && { runningPastDeadlineMs }),
       };

@@ -25,17 +25,9 @@ export const QUICK = {
   retryDelayMs: 200,
 } as const;
 
-export interface StoredJobItems {
-  header: JobHeader;
-  tasks: TaskItem[];
-}
-
 export interface PiCloud {
   cloud: LocalCloud;
   client: ApiClient;
-  table: string;
-  /** Reads the DynamoDB server directly (never through the fault front). */
-  db: DynamoDBDocumentClient;
   logs: string[];
   /** Every item of the table, grouped by job id (items without a job header are under their own id too). */
   scanJobs(): Promise<Map<string, { header?: JobHeader; tasks: TaskItem[]; other: Record<string, unknown>[] }>>;
@@ -102,8 +94,6 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
   return {
     cloud,
     client,
-    table,
-    db,
     logs,
     scanItems,
     async scanJobs() {
