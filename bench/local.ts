@@ -11,6 +11,7 @@ import { ApiClient, type JobRequest } from '../cli/api-client.js';
 import { formatCount } from '../cli/numbers.js';
 import { ensureSynth } from '../cli/synth.js';
 import { startLocalCloud } from '../local/index.js';
+import { quantile } from '../test/helpers/pool.js';
 
 const NOOP_TEMPLATE = fileURLToPath(new URL('./local-fixture/Noop.template.json', import.meta.url));
 const INVOKES = 500;
@@ -22,11 +23,6 @@ const POLL_MS = 50;
 const TARGETS = { invokeP50Ms: 5, invokeP99Ms: 20, tutorialMs: 500 };
 const OVERHEAD_JOB: JobRequest = { samples: 163_840, tasks: 10 }; // 10 tasks × 1 block
 const TUTORIAL_JOB: JobRequest = { samples: 100_000_000, tasks: 10 }; // 10 tasks × 10,000,000
-
-function quantile(sorted: number[], q: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
 
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 
@@ -95,7 +91,7 @@ async function jobTimings(): Promise<{ overhead: JobTiming[]; tutorial: JobTimin
   }
 }
 
-const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
+const median = (values: number[]) => quantile(values, 0.5);
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));

@@ -292,7 +292,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       invocationsInFlight: (fn) => runtimesOf(fn).reduce((n, rt) => n + rt.inFlight(), 0),
       invocations: (fn) =>
         runtimesOf(fn)
-          .flatMap((rt) => rt.records.map((r) => ({ ...r })))
+          .flatMap((rt) => rt.records.toArray().map((r) => ({ ...r })))
           .sort((a, b) => a.startedAt - b.startedAt),
       ...(injector && {
         faults: {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from '../lambda/service.js';
 import type { FaultInjector } from './injector.js';
 
 export interface DynamoDbFront {
@@ -15,11 +16,8 @@ export interface DynamoDbFront {
 const requestId = () =>
   Array.from(randomBytes(52), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[b % 36]).join('');
 
-async function readAll(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
+/** Every byte of a request or an answer (DynamoDB bodies are bounded by its own limits). */
+const readAll = async (message: IncomingMessage): Promise<Buffer> => (await readBody(message, Infinity)).body;
 
 function sendError(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, {

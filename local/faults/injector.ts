@@ -6,6 +6,7 @@ import type { FunctionDef } from '../stack.js';
 import { findFunction, noSuchFunction } from '../settings.js';
 import { isObject } from '../template.js';
 import { FaultConfigError, parseFaultConfig, type DynamoDbFaults, type FaultConfig, type FunctionFaults, type Millis } from './config.js';
+import { Newest } from '../newest.js';
 
 export type FunctionFaultKind =
   | 'drop'
@@ -114,7 +115,7 @@ export class FaultInjector {
   /** How often each rule with `times` applied, by decision point. */
   private readonly applied = new Map<FunctionFaults, Map<string, number>>();
   private readonly tally = new Map<FaultKind, number>();
-  private readonly log: FaultEvent[] = [];
+  private readonly log = new Newest<FaultEvent>(MAX_EVENTS);
 
   constructor(
     config: FaultConfig,
@@ -156,13 +157,13 @@ export class FaultInjector {
 
   /** Every fault injected so far (the newest 100,000). */
   events(): FaultEvent[] {
-    return [...this.log];
+    return this.log.toArray();
   }
 
   /** Forgets counts and the log (the configuration stays). */
   clear(): void {
     this.tally.clear();
-    this.log.length = 0;
+    this.log.clear();
   }
 
   // ---- decision points ----
@@ -246,7 +247,6 @@ export class FaultInjector {
   /** Counts a fault the caller injected after asking (crashes and stalls are counted when they happen). */
   record(kind: FaultKind, target: string, subject: string): void {
     this.tally.set(kind, (this.tally.get(kind) ?? 0) + 1);
-    if (this.log.length >= MAX_EVENTS) this.log.shift();
     this.log.push({ kind, target, subject: subject.slice(0, SUBJECT_CHARS), at: Date.now() });
     this.logLine(`[faults] ${kind} ${target} ${subject.slice(0, 200)}`);
   }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { FunctionDef } from '../stack.js';
 import type { FaultInjector, InvocationFault } from '../faults/injector.js';
+import { Newest } from '../newest.js';
 
 const WORKER_RUNTIME = fileURLToPath(new URL('./worker-runtime.mjs', import.meta.url));
 /** Lambda gives on-demand initialisation 10 s. */
@@ -194,7 +195,7 @@ export class FunctionRuntime {
   /** Breaks chosen invocations (throw, crash, run into the timeout) when faults are configured. */
   faults?: FaultInjector;
   /** The newest invocations, oldest first. */
-  readonly records: InvocationRecord[] = [];
+  readonly records = new Newest<InvocationRecord>(MAX_RECORDS);
 
   constructor(
     readonly def: FunctionDef,
@@ -225,7 +226,6 @@ export class FunctionRuntime {
     if (this.def.problem) return this.failFast(req.requestId, 'Runtime.InvalidFunction', this.def.problem);
     await this.acquire(req.throttleWhenFull);
     const record: InvocationRecord = { function: this.def.name, requestId: req.requestId, payload: req.payload.slice(0, RECORD_CHARS), startedAt: Date.now() };
-    if (this.records.length >= MAX_RECORDS) this.records.shift();
     this.records.push(record);
     try {
       await this.acquireWorker();

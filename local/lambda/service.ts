@@ -23,8 +23,8 @@ export interface LambdaServiceOptions {
   retryDelayMs: number;
   /** Concurrency cap of functions without reserved concurrency. */
   defaultConcurrency: number;
-  /** Worker processes per function at most (one number for all, or by function); invocations admitted beyond it wait for a worker. */
-  maxWorkersPerFunction?: number | ((def: FunctionDef) => number);
+  /** Worker processes of a function at most; invocations admitted beyond it wait for a worker. */
+  maxWorkersPerFunction?: (def: FunctionDef) => number;
   /** Breaks chosen events and invocations. */
   faults?: FaultInjector;
 }
@@ -81,8 +81,7 @@ export class LambdaService {
   ) {
     this.queueDefs = queues;
     for (const def of functions) {
-      const maxWorkers = typeof opts.maxWorkersPerFunction === 'function' ? opts.maxWorkersPerFunction(def) : opts.maxWorkersPerFunction;
-      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, maxWorkers);
+      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction?.(def));
       rt.onSlotFree = () => this.pump(rt);
       if (opts.faults) rt.faults = opts.faults;
       this.runtimes.set(def.name, rt);
