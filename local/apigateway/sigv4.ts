@@ -159,6 +159,7 @@ function parseAmzDate(value: string): Date | undefined {
   return new Date(Date.UTC(y, mo - 1, d, h, mi, s));
 }
 
-function basicFormat(d: Date): string {
+/** A date in SigV4's basic ISO-8601 format, `20250101T120000Z`. */
+export function basicFormat(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, type ApiResponse, type JobView } from '../../cli/api-client.js';
+import { sleep } from '../helpers/pool.js';
 import { useE2eCloud } from './cloud.js';
 
 // The synthesized stack on the local cloud, driven through signed HTTP like any client.
 const env = useE2eCloud();
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function expectErrorShape(response: ApiResponse, status: number): { code: string; message: string } {
   expect(response.status, response.text).toBe(status);

@@ -5,7 +5,7 @@ import { randomInt } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiResponse } from '../../cli/api-client.js';
-import { parseIdempotencyKey, parseJobRequest, type Limits } from '../../functions/shared/validation.js';
+import { parseIdempotencyKey, parseJobId, parseJobRequest, type Limits } from '../../functions/shared/validation.js';
 import { printTable, runJob } from '../helpers/chaos.js';
 import { countProblems } from '../helpers/job-oracle.js';
 import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
@@ -15,7 +15,6 @@ const STREAMS = 8;
 const RUNS_PER_STREAM = 1_300;
 /** Limits of this cloud: a valid request that slips through makes a tiny job. */
 const LIMITS: Limits = { maxTasks: 8, maxSamples: 65_536, maxSamplesPerTask: 10_000_000_000 };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface FuzzRequest {
   method: string;
@@ -213,6 +212,15 @@ function routeOf(req: FuzzRequest): string[] | undefined {
   return url.pathname.slice(stage.length).split('/').filter((s) => s !== '').map(decode);
 }
 
+const isJobId = (id: string) => {
+  try {
+    parseJobId(id);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** What the API must answer: a valid job request creates a job, anything else gets a 4xx. */
 function expected(req: FuzzRequest): 'valid-create' | 'job-read' | 'unauthorized' | 'rejected' {
   const route = routeOf(req);
@@ -229,7 +237,7 @@ function expected(req: FuzzRequest): 'valid-create' | 'job-read' | 'unauthorized
       return 'rejected';
     }
   }
-  if ((req.method === 'GET' || req.method === 'DELETE') && first === 'jobs' && id !== undefined && rest.length === 0 && UUID.test(id)) return 'job-read';
+  if ((req.method === 'GET' || req.method === 'DELETE') && first === 'jobs' && id !== undefined && rest.length === 0 && isJobId(id)) return 'job-read';
   return 'rejected';
 }
 

@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basicFormat } from '../../local/apigateway/sigv4.js';
 import { FIXTURE_TEMPLATE, FN, signedFetch, startFixtureCloud, type TestCloud } from './helpers.js';
 
 let t: TestCloud;
@@ -46,8 +47,6 @@ function rawHttp(url: URL, head: string): Promise<{ status: number; body: string
     });
   });
 }
-
-const basicDate = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 
 const apiStarts = (): number => t.logs.filter((l) => l.startsWith(`[${FN.api}] START`)).length;
 
@@ -126,11 +125,12 @@ describe('API Gateway', () => {
     expect([own(event.headers, '__proto__'), own(event.multiValueHeaders, '__proto__')]).toEqual(['h', ['h']]);
     expect([own(event.queryStringParameters, '__proto__'), own(event.multiValueQueryStringParameters, '__proto__')]).toEqual(['p', ['p']]);
     // Listed among the signed headers of a (wrong) signature: refused as such, not a 500.
-    const auth = 'AWS4-HMAC-SHA256 Credential=' + `${t.cloud.credentials.accessKeyId}/20250101/us-east-1/execute-api/aws4_request`;
+    const amzDate = basicFormat(new Date());
+    const credential = `${t.cloud.credentials.accessKeyId}/${amzDate.slice(0, 8)}/us-east-1/execute-api/aws4_request`;
     const signed = await rawHttp(
       url,
-      `GET ${url.pathname}items/x HTTP/1.1\r\nHost: ${url.host}\r\n__proto__: h\r\nX-Amz-Date: ${basicDate(new Date())}\r\n` +
-        `Authorization: ${auth.replace('20250101', basicDate(new Date()).slice(0, 8))}, SignedHeaders=__proto__;host;x-amz-date, Signature=${'0'.repeat(64)}\r\n`,
+      `GET ${url.pathname}items/x HTTP/1.1\r\nHost: ${url.host}\r\n__proto__: h\r\nX-Amz-Date: ${amzDate}\r\n` +
+        `Authorization: AWS4-HMAC-SHA256 Credential=${credential}, SignedHeaders=__proto__;host;x-amz-date, Signature=${'0'.repeat(64)}\r\n`,
     );
     expect(signed.status).toBe(403);
     expect(signed.body).toContain('INVALID_SIGNATURE');
