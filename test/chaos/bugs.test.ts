@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import { runJob } from '../helpers/chaos.js';
 import { usePiCloud } from '../helpers/pi-cloud.js';
-import { until } from '../helpers/pool.js';
 
 const JOB_TIMEOUT_SECONDS = 10;
 const env = usePiCloud({
@@ -13,8 +12,7 @@ const env = usePiCloud({
   env: { orchestrator: { TASK_RESTARTS: 1, STALL_SECONDS: 2, JOB_TIMEOUT_SECONDS }, sampler: { REPORT_INTERVAL_MS: 200 } },
 });
 
-const quiet = () =>
-  until(() => env.cloud.pendingEvents() === 0 && env.cloud.invocationsInFlight() === 0, 30_000, 'the cloud to go quiet', 100);
+const quiet = () => env.quiet();
 
 describe('promises the functions must keep under faults', () => {
   it('a job whose creation was cut short between its header and its task items still runs when the client repeats the request', async () => {

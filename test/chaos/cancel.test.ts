@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { persist, printTable, runJob } from '../helpers/chaos.js';
 import { countProblems } from '../helpers/job-oracle.js';
 import { usePiCloud } from '../helpers/pi-cloud.js';
-import { sleep, until } from '../helpers/pool.js';
+import { sleep, waitFor } from '../helpers/pool.js';
 
 const REPORT_INTERVAL_MS = 250;
 /** Room for a chunk of sampling and a report's round trip on a busy 2-core machine. */
@@ -36,7 +36,7 @@ describe('cancellation', () => {
       ),
     );
     // Let every task report at least once.
-    await until(
+    await waitFor(
       async () => {
         const views = await Promise.all(jobs.map((j) => env.client.getJob(j.jobId)));
         return views.every((v) => v.taskProgress.every((t) => t.done > 0));
@@ -57,7 +57,7 @@ describe('cancellation', () => {
     );
     for (const view of views) expect(view.status).toBe('CANCELLED');
     const lastCancel = Math.max(...Object.values(cancelledAt));
-    await until(() => env.cloud.invocationsInFlight('sampler') === 0, REPORT_INTERVAL_MS + STOP_SLACK_MS, 'every sampler to stop', 10);
+    await waitFor(() => env.cloud.invocationsInFlight('sampler') === 0, REPORT_INTERVAL_MS + STOP_SLACK_MS, 'every sampler to stop', 10);
     const stoppedAfterMs = Date.now() - lastCancel;
 
     const samplers = env.cloud.invocations('sampler');
@@ -107,7 +107,7 @@ describe('TTL', () => {
     const failed = await runJob(env.client, { samples: 300_000, tasks: 2, seed: 6 }, 'ttl-fails', { giveUpAt: Date.now() + 60_000, pollMs: 200 });
     env.cloud.faults!.configure({});
     expect(failed.view.status).toBe('FAILED');
-    await until(() => env.cloud.pendingEvents() === 0 && env.cloud.invocationsInFlight() === 0, 30_000, 'the cloud to go quiet');
+    await env.quiet();
 
     const items = await env.scanItems();
     const jobIds = new Set(items.map((i) => String(i.pk)));
@@ -116,7 +116,7 @@ describe('TTL', () => {
     expect(jobIds).toContain(`JOB#${failed.jobId}`);
     const newest = Math.max(...items.map((i) => Number(i.expiresAt)));
     // DynamoDB deletes an item once its TTL (epoch seconds) has passed.
-    await until(() => Date.now() / 1000 > newest, 5_000, 'the items to expire');
+    await waitFor(() => Date.now() / 1000 > newest, 5_000, 'the items to expire');
     const removed = await env.cloud.sweepExpiredItems();
     expect(removed).toBe(items.length);
     expect(await env.scanItems()).toEqual([]);

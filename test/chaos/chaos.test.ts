@@ -9,7 +9,7 @@ import type { FaultConfig, FaultKind } from '../../local/index.js';
 import { judge, persist, printTable, randomJobs, runJob } from '../helpers/chaos.js';
 import { countProblems } from '../helpers/job-oracle.js';
 import { QUICK, startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
-import { mapLimited, until } from '../helpers/pool.js';
+import { mapLimited, waitFor } from '../helpers/pool.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? randomInt(2 ** 31));
 const JOBS_PER_KIND = 20;
@@ -120,10 +120,8 @@ afterAll(async () => {
   await env?.stop();
 });
 
-/** Waits until no event is queued and no invocation runs, so one case's stragglers do not land in the next. */
-async function quiesce(): Promise<void> {
-  await until(() => env.cloud.pendingEvents() === 0 && env.cloud.invocationsInFlight('sampler') === 0 && env.cloud.invocationsInFlight('progress') === 0, 30_000, 'the cloud to go quiet', 100);
-}
+/** Sampler and progress work must be over before the next case; orchestrator runs are not waited for. */
+const quiesce = () => env.quiet(['sampler', 'progress']);
 
 function useFaults(config: FaultConfig, seedOffset: number): void {
   env.cloud.faults!.configure({ seed: SEED + seedOffset, ...config });
@@ -184,7 +182,7 @@ describe('chaos: special cases', () => {
       jobs.map((job, i) => persist(() => env.client.submitJob(job, { idempotencyKey: `chaos-${SEED}-lost-${i}` }), Date.now() + 30_000)),
     );
     const runCrashes = () => env.cloud.faults!.events().filter((f) => f.kind === 'crash' && f.subject.includes('"kind":"run"')).length;
-    await until(() => runCrashes() === 3 * jobs.length, 30_000, 'every run attempt to crash');
+    await waitFor(() => runCrashes() === 3 * jobs.length, 30_000, 'every run attempt to crash');
     await quiesce();
     // Lambda gave up on every run: nothing polls the jobs, nothing has settled them.
     const before = await env.scanJobs();

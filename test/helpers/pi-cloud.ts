@@ -4,6 +4,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiClient } from '../../cli/api-client.js';
+import { waitFor } from './pool.js';
 import { ensureSynth } from '../../cli/synth.js';
 import { startLocalCloud, type EnvOverrides, type LocalCloud, type LocalCloudOptions } from '../../local/index.js';
 import type { JobHeader, TaskItem } from '../../functions/shared/job.js';
@@ -33,6 +34,11 @@ export interface PiCloud {
   scanJobs(): Promise<Map<string, { header?: JobHeader; tasks: TaskItem[]; other: Record<string, unknown>[] }>>;
   /** Every item of the table, raw. */
   scanItems(): Promise<Record<string, unknown>[]>;
+  /**
+   * Resolves once no async event is queued and no invocation runs (of `functions`, or of any), so one
+   * case's stragglers do not land in the next.
+   */
+  quiet(functions?: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -96,6 +102,11 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
     client,
     logs,
     scanItems,
+    async quiet(functions) {
+      const idle = () =>
+        cloud.pendingEvents() === 0 && (functions ?? [undefined]).every((fn) => cloud.invocationsInFlight(fn) === 0);
+      await waitFor(idle, 30_000, 'the cloud to go quiet', 100);
+    },
     async scanJobs() {
       const jobs = new Map<string, { header?: JobHeader; tasks: TaskItem[]; other: Record<string, unknown>[] }>();
       for (const item of await scanItems()) {

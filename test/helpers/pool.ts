@@ -14,10 +14,12 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Waits until `probe` is true, or throws after `timeoutMs`. */
-export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<void> {
+/** Waits until `probe` gives a value (not undefined, not false) and returns it; throws after `timeoutMs`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition', everyMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }

@@ -61,16 +61,7 @@ export function text(payload: Uint8Array | undefined): string {
 export function json<T = Record<string, unknown>>(payload: Uint8Array | undefined): T {
   return JSON.parse(text(payload)) as T;
 }
-
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { waitFor } from '../helpers/pool.js';
 
 class Sha256 {
   private readonly hash: Hash | Hmac;
