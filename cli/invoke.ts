@@ -19,7 +19,7 @@ export interface InvokeOptions {
   logFile?: string;
 }
 
-export const DEFAULT_INVOKE_LOG_FILE = join(ROOT, '.local-state', 'invoke.log');
+const DEFAULT_INVOKE_LOG_FILE = join(ROOT, '.local-state', 'invoke.log');
 
 function readEvent(path: string | undefined): string {
   if (path === undefined) return '{}';

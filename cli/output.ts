@@ -3,7 +3,7 @@ import { ApiError } from './api-client.js';
 import { formatCount, formatRate, formatSeconds } from './numbers.js';
 
 /** How long the job ran by its own clock (created → finished), else as the client saw it. */
-export function jobWallMs(job: JobView, clientMs: number): number {
+function jobWallMs(job: JobView, clientMs: number): number {
   if (job.finishedAt === undefined) return clientMs;
   const ms = Date.parse(job.finishedAt) - Date.parse(job.createdAt);
   return Number.isFinite(ms) && ms > 0 ? ms : clientMs;

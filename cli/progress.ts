@@ -87,7 +87,7 @@ export function renderFrame(job: JobView, columns: number, rows: number): string
 }
 
 /** A terminal: bars redrawn in place. */
-export function terminalProgress(stream: NodeJS.WriteStream): ProgressDisplay {
+function terminalProgress(stream: NodeJS.WriteStream): ProgressDisplay {
   let drawn = 0;
   let drawnText = '';
   let last: JobView | undefined;

@@ -18,7 +18,7 @@ const say = (text = '') => process.stdout.write(`${text}\n`);
 const q = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
 
 /** What `npm run local` prints once the cloud is up: endpoints, names, and commands to paste. */
-export function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[], templatePath: string): string[] {
+function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[], templatePath: string): string[] {
   const api = cloud.apiUrl.replace(/\/$/, '');
   const sign = `--aws-sigv4 "aws:amz:${cloud.region}:execute-api" --user "$AK:$SK"`;
   const sampler = functions.find((f) => f.friendlyName === 'sampler') ?? functions[0];

@@ -23,7 +23,7 @@ export interface StartOptions {
   intervalMs?: number;
 }
 
-export const DEFAULT_LOG_FILE = join(ROOT, '.local-state', 'start.log');
+const DEFAULT_LOG_FILE = join(ROOT, '.local-state', 'start.log');
 
 /**
  * Read a job often while it is young, so a short job's end shows at once, then settle at a few reads

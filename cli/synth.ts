@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root (this file lives in `cli/`). */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const STACK_NAME = 'PiStack';
-export const TEMPLATE_PATH = join(ROOT, 'cdk.out', `${STACK_NAME}.template.json`);
+const STACK_NAME = 'PiStack';
+/** Where `cdk synth` writes the stack's template under a project root. */
+const templatePathIn = (root: string) => join(root, 'cdk.out', `${STACK_NAME}.template.json`);
+export const TEMPLATE_PATH = templatePathIn(ROOT);
 
 /** What the synthesized template and its assets are built from. */
 const SOURCES = ['infra', 'functions', 'package-lock.json', 'cdk.json'];
@@ -23,8 +25,8 @@ function newestMtime(path: string): number {
 }
 
 /** Why the stack must be synthesized again, or undefined when `cdk.out` is up to date. */
-export function synthReason(root = ROOT): string | undefined {
-  const template = join(root, 'cdk.out', `${STACK_NAME}.template.json`);
+function synthReason(root = ROOT): string | undefined {
+  const template = templatePathIn(root);
   if (!existsSync(template)) return 'cdk.out has no synthesized stack';
   const built = statSync(template).mtimeMs;
   const changed = SOURCES.filter((source) => newestMtime(join(root, source)) > built);
@@ -102,7 +104,7 @@ export interface SynthOptions {
  */
 export async function ensureSynth(options: SynthOptions = {}): Promise<string> {
   const root = options.root ?? ROOT;
-  const template = join(root, 'cdk.out', `${STACK_NAME}.template.json`);
+  const template = templatePathIn(root);
   if (!options.force && synthReason(root) === undefined) return template;
   return withSynthLock(root, async () => {
     // Another process may have synthesized while this one waited for the lock.
