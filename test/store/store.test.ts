@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UnknownJobError } from '../../functions/shared/errors.js';
 import { planTasks, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
-import { JobStore } from '../../functions/shared/store.js';
+import { DynamoDbJobStore as JobStore } from '../../functions/shared/store/dynamodb.js';
 import { startTestTable, type TestTable } from '../helpers/dynalite.js';
 
 let table: TestTable;
