@@ -10,6 +10,7 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiClient, type JobRequest } from '../cli/api-client.js';
 import { formatCount } from '../cli/numbers.js';
 import { ensureSynth } from '../cli/synth.js';
+import { jobKey } from '../functions/shared/store/items.js';
 import { startLocalCloud } from '../local/index.js';
 import { quantile } from '../test/helpers/pool.js';
 
@@ -73,7 +74,7 @@ async function jobTimings(): Promise<{ overhead: JobTiming[]; tutorial: JobTimin
     const clientMs = performance.now() - started;
     if (job.status !== 'SUCCEEDED' || !job.estimate) throw new Error(`job ${job.jobId} ended ${job.status}: ${job.reason ?? ''}`);
     const { Items = [] } = await db.send(
-      new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `JOB#${job.jobId}` } }),
+      new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': jobKey(job.jobId) } }),
     );
     const lastReport = Math.max(...Items.map((item) => (typeof item.updatedAt === 'number' ? item.updatedAt : 0)));
     return { clientMs, lastReportMs: lastReport - submittedAt, pi: job.estimate.pi };

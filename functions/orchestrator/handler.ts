@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { documentClient } from '../shared/clients/dynamodb.js';
 import { invokeAsync } from '../shared/clients/lambda.js';
 import { getIntFromEnv, getStringFromEnv } from '../shared/env.js';
-import { JobStore } from '../shared/store.js';
+import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { runJob } from './jobs.js';
 
@@ -18,7 +18,7 @@ const samplerConcurrency = getIntFromEnv('SAMPLER_CONCURRENCY');
 if (samplerConcurrency < 1) throw new Error('SAMPLER_CONCURRENCY must be at least 1: no task could ever start');
 
 const deps: ApiDeps = {
-  store: new JobStore(documentClient, getStringFromEnv('TABLE_NAME')),
+  store: new DynamoDbJobStore(documentClient, getStringFromEnv('TABLE_NAME')),
   startSampler: (event) => invokeAsync(samplerFunction, event),
   startRun: (jobId) => invokeAsync(selfFunction, { kind: 'run', jobId } satisfies RunEvent),
   now: Date.now,

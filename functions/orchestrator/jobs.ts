@@ -13,7 +13,7 @@ import {
   type SamplerEvent,
   type TaskItem,
 } from '../shared/job.js';
-import type { JobStore, StoredJob } from '../shared/store.js';
+import type { JobStore, StoredJob } from '../shared/store/port.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {

@@ -1,5 +1,5 @@
 import type { ProgressReport, ReportAnswer, SamplerEvent } from '../shared/job.js';
-import type { JobStore } from '../shared/store.js';
+import type { JobStore } from '../shared/store/port.js';
 
 /** The record Lambda sends to an on-failure destination (AWS docs: "Capturing records of asynchronous invocations"). */
 export interface LambdaDestinationRecord<Payload> {

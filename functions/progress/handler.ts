@@ -1,10 +1,10 @@
 import { documentClient } from '../shared/clients/dynamodb.js';
 import { getStringFromEnv } from '../shared/env.js';
 import type { ReportAnswer } from '../shared/job.js';
-import { JobStore } from '../shared/store.js';
+import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { applyProgressEvent, type ProgressEvent } from './apply.js';
 
-const store = new JobStore(documentClient, getStringFromEnv('TABLE_NAME'));
+const store = new DynamoDbJobStore(documentClient, getStringFromEnv('TABLE_NAME'));
 
 export async function handler(event: ProgressEvent): Promise<ReportAnswer | { recorded: true }> {
   return applyProgressEvent(event, store, Date.now());

@@ -1,4 +1,4 @@
-/** π from an inside count, with its standard error and 95 % normal interval (DESIGN §5). */
+/** π from an inside count, with its standard error and 95 % normal interval (see README, Random streams and exactness). */
 export interface Estimate {
   pi: number;
   standardError: number;

@@ -4,7 +4,7 @@ import { blockCount, samplesInBlocks } from './kernel/stream-rule.js';
 /**
  * The job model: one header item plus one small item per task under the job's partition key,
  * so every progress write touches one ~200-byte item (one write unit) and one consistent Query
- * reads the whole job (DESIGN §4).
+ * reads the whole job (see README, Architecture; the keys are in store/items.ts).
  */
 export type JobStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 export const FINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
@@ -80,11 +80,6 @@ export interface ReportAnswer {
   done: number;
   inside: number;
 }
-
-export const jobKey = (jobId: string) => `JOB#${jobId}`;
-export const HEADER_SORT_KEY = 'JOB';
-export const TASK_SORT_PREFIX = 'TASK#';
-export const taskSortKey = (taskId: number) => `${TASK_SORT_PREFIX}${String(taskId).padStart(4, '0')}`;
 
 /** Task t owns blocks [floor(t·B/T), floor((t+1)·B/T)): contiguous, as even as blocks allow. */
 export function planTasks(samples: number, tasks: number): Pick<TaskItem, 'taskId' | 'startBlock' | 'endBlock' | 'samples'>[] {

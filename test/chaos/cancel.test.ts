@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { persist, printTable, runJob } from '../helpers/chaos.js';
 import { countProblems } from '../helpers/job-oracle.js';
+import { jobKey } from '../../functions/shared/store/items.js';
 import { usePiCloud } from '../helpers/pi-cloud.js';
 import { sleep, waitFor } from '../helpers/pool.js';
 
@@ -112,8 +113,8 @@ describe('TTL', () => {
     const items = await env.scanItems();
     const jobIds = new Set(items.map((i) => String(i.pk)));
     // These two, and the cancelled jobs of the test above.
-    expect(jobIds).toContain(`JOB#${done.jobId}`);
-    expect(jobIds).toContain(`JOB#${failed.jobId}`);
+    expect(jobIds).toContain(jobKey(done.jobId));
+    expect(jobIds).toContain(jobKey(failed.jobId));
     const newest = Math.max(...items.map((i) => Number(i.expiresAt)));
     // DynamoDB deletes an item once its TTL (epoch seconds) has passed.
     await waitFor(() => Date.now() / 1000 > newest, 5_000, 'the items to expire');

@@ -8,6 +8,7 @@ import { waitFor } from './pool.js';
 import { ensureSynth } from '../../cli/synth.js';
 import { startLocalCloud, type EnvOverrides, type LocalCloud, type LocalCloudOptions } from '../../local/index.js';
 import type { JobHeader, TaskItem } from '../../functions/shared/job.js';
+import { itemToJobItem, jobIdOfKey } from '../../functions/shared/store/items.js';
 
 export interface PiCloudOptions extends Omit<LocalCloudOptions, 'templatePath' | 'log'> {
   /** Merged over the quick defaults, by construct name. */
@@ -110,12 +111,12 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
     async scanJobs() {
       const jobs = new Map<string, { header?: JobHeader; tasks: TaskItem[]; other: Record<string, unknown>[] }>();
       for (const item of await scanItems()) {
-        const id = String(item.pk).replace(/^JOB#/, '');
+        const id = jobIdOfKey(item.pk) ?? String(item.pk);
         const entry = jobs.get(id) ?? { tasks: [], other: [] };
         jobs.set(id, entry);
-        const { pk: _pk, sk, ...rest } = item;
-        if (sk === 'JOB') entry.header = rest as unknown as JobHeader;
-        else if (typeof sk === 'string' && sk.startsWith('TASK#')) entry.tasks.push(rest as unknown as TaskItem);
+        const read = itemToJobItem(item);
+        if (read?.kind === 'header') entry.header = read.header;
+        else if (read?.kind === 'task') entry.tasks.push(read.task);
         else entry.other.push(item);
       }
       for (const entry of jobs.values()) entry.tasks.sort((a, b) => a.taskId - b.taskId);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headerKey } from '../../functions/shared/store/items.js';
 import { startTestTable, type TestTable } from '../helpers/dynalite.js';
 import { startInProcessStack, type InProcessStack } from '../helpers/in-process-lambda.js';
 
@@ -36,7 +37,8 @@ describe('a whole job, in process, against dynalite', () => {
     expect(Math.abs(pi - Math.PI)).toBeLessThan(5 * standardError);
     expect(ci95[0]).toBeLessThan(pi);
     expect(ci95[1]).toBeGreaterThan(pi);
-    const header = (await table.scanAll()).find((i) => i.pk === `JOB#${submitted.jobId}` && i.sk === 'JOB')!;
+    const key = headerKey(submitted.jobId);
+    const header = (await table.scanAll()).find((i) => i.pk === key.pk && i.sk === key.sk)!;
     expect(header.status).toBe('SUCCEEDED');
     expect(header.inside).toBe(result.inside);
     expect(header.finishedAt).toBeTypeOf('number');

@@ -2,167 +2,267 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UnknownJobError } from '../../functions/shared/errors.js';
 import { planTasks, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
-import { JobStore } from '../../functions/shared/store.js';
-import { startTestTable, type TestTable } from '../helpers/dynalite.js';
+import { DynamoDbJobStore } from '../../functions/shared/store/dynamodb.js';
+import { InMemoryJobStore } from '../../functions/shared/store/memory.js';
+import type { JobStore } from '../../functions/shared/store/port.js';
+import { startTestTable } from '../helpers/dynalite.js';
 
-let table: TestTable;
-let store: JobStore;
-let jobCounter = 0;
-
-beforeAll(async () => {
-  table = await startTestTable();
-  store = new JobStore(table.db, table.tableName);
-});
-afterAll(() => table.stop());
-
-/** A fresh job with `tasks` tasks of 4 blocks each; returns its id. */
-async function createJob(tasks = 3): Promise<string> {
-  const jobId = `00000000-0000-4000-8000-${String(++jobCounter).padStart(12, '0')}`;
-  const samples = tasks * 4 * 16_384;
-  const header: JobHeader = {
-    jobId, seed: 1, samples, tasks, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3,
-  };
-  const items: TaskItem[] = planTasks(samples, tasks).map((p) => ({ ...p, jobId, done: 0, inside: 0, invocations: 0, expiresAt: 2e9 }));
-  expect(await store.createJob(header, items)).toBe(true);
-  return jobId;
+/** One adapter under test: the store, everything it holds (for "nothing was written"), and its teardown. */
+interface Subject {
+  store: JobStore;
+  snapshot(): Promise<unknown>;
+  stop(): Promise<void>;
 }
 
-describe('JobStore', () => {
-  let jobId: string;
-  beforeEach(async () => {
-    jobId = await createJob();
+const ADAPTERS: [string, () => Promise<Subject>][] = [
+  [
+    'DynamoDbJobStore (dynalite)',
+    async () => {
+      const table = await startTestTable();
+      return { store: new DynamoDbJobStore(table.db, table.tableName), snapshot: () => table.scanAll(), stop: () => table.stop() };
+    },
+  ],
+  [
+    'InMemoryJobStore',
+    async () => {
+      const store = new InMemoryJobStore();
+      return { store, snapshot: async () => store.snapshot(), stop: async () => {} };
+    },
+  ],
+];
+
+/** The same contract, held against every adapter: the in-memory store must behave like the table. */
+describe.each(ADAPTERS)('%s', (_name, start) => {
+  let subject: Subject;
+  let store: JobStore;
+  let jobCounter = 0;
+
+  beforeAll(async () => {
+    subject = await start();
+    store = subject.store;
+  });
+  afterAll(() => subject.stop());
+
+  /** A fresh job with `tasks` tasks of 4 blocks each; returns its id. */
+  async function createJob(tasks = 3): Promise<string> {
+    const jobId = `00000000-0000-4000-8000-${String(++jobCounter).padStart(12, '0')}`;
+    const samples = tasks * 4 * 16_384;
+    const header: JobHeader = {
+      jobId, seed: 1, samples, tasks, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3,
+    };
+    const items: TaskItem[] = planTasks(samples, tasks).map((p) => ({ ...p, jobId, done: 0, inside: 0, invocations: 0, expiresAt: 2e9 }));
+    expect(await store.createJob(header, items)).toBe(true);
+    return jobId;
+  }
+
+  describe('JobStore contract', () => {
+    let jobId: string;
+    beforeEach(async () => {
+      jobId = await createJob();
+    });
+
+    it('creates a header and one item per task, and refuses to create the same job twice', async () => {
+      const job = await store.loadJob(jobId);
+      expect(job?.header.status).toBe('RUNNING');
+      expect(job?.tasks.map((t) => t.taskId)).toEqual([0, 1, 2]);
+      expect(await store.createJob(job!.header, job!.tasks)).toBe(false);
+    });
+
+    it('reads back exactly what it wrote, and nothing for an unknown job or task', async () => {
+      const job = (await store.loadJob(jobId))!;
+      expect(job.header).toEqual({
+        jobId, seed: 1, samples: 3 * 4 * 16_384, tasks: 3, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3,
+      });
+      expect(job.tasks[1]).toEqual({
+        jobId, taskId: 1, startBlock: 4, endBlock: 8, samples: 4 * 16_384, done: 0, inside: 0, invocations: 0, expiresAt: 2e9,
+      });
+      expect(await store.loadTask(jobId, 1)).toEqual(job.tasks[1]);
+      expect(await store.loadJob('no-such-job')).toBeUndefined();
+      expect(await store.loadTask(jobId, 99)).toBeUndefined();
+    });
+
+    it('hands out copies: changing what it returned or was given changes nothing stored', async () => {
+      const job = (await store.loadJob(jobId))!;
+      job.header.status = 'FAILED';
+      job.tasks[0]!.done = 5;
+      const task = (await store.loadTask(jobId, 1))!;
+      task.done = 7;
+      const again = (await store.loadJob(jobId))!;
+      expect(again.header.status).toBe('RUNNING');
+      expect(again.tasks.map((t) => t.done)).toEqual([0, 0, 0]);
+      const outcome = { status: 'FAILED' as const, done: 0, inside: 0, reason: 'x', failedTasks: [1] };
+      await store.finishJob(jobId, outcome, 1);
+      outcome.failedTasks.push(2);
+      expect((await store.loadJob(jobId))!.header.failedTasks).toEqual([1]);
+    });
+
+    it('applies a report that moves a task forward and answers with the accepted state', async () => {
+      const answer = await store.applyReport({ jobId, taskId: 1, done: 16_384, inside: 12_000 }, 1);
+      expect(answer).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
+      const task = (await store.loadJob(jobId))!.tasks[1]!;
+      expect([task.done, task.inside, task.updatedAt]).toEqual([16_384, 12_000, 1]);
+    });
+
+    it('acknowledges a duplicate report and changes nothing', async () => {
+      await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 25_000 }, 1);
+      const answer = await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 25_000 }, 2);
+      expect(answer).toEqual({ cancelled: false, done: 32_768, inside: 25_000 });
+      expect((await store.loadTask(jobId, 0))!.updatedAt).toBe(1);
+    });
+
+    it('ignores a stale (out-of-order) report and answers with the newer state', async () => {
+      await store.applyReport({ jobId, taskId: 2, done: 49_152, inside: 38_000 }, 1);
+      const answer = await store.applyReport({ jobId, taskId: 2, done: 16_384, inside: 13_000 }, 2);
+      expect(answer).toEqual({ cancelled: false, done: 49_152, inside: 38_000 });
+      expect((await store.loadTask(jobId, 2))!.inside).toBe(38_000);
+    });
+
+    it('answers a report of nothing with the accepted state, without writing', async () => {
+      await store.applyReport({ jobId, taskId: 1, done: 16_384, inside: 12_000 }, 1);
+      expect(await store.applyReport({ jobId, taskId: 1, done: 0, inside: 0 }, 2)).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
+      expect((await store.loadTask(jobId, 1))!.updatedAt).toBe(1);
+      await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 0, inside: 0 }, 1)).rejects.toThrow(UnknownJobError);
+    });
+
+    it('refuses a report beyond the task\'s samples', async () => {
+      await expect(store.applyReport({ jobId, taskId: 0, done: 10 * 16_384, inside: 1 }, 1)).rejects.toThrow(RangeError);
+      expect((await store.loadTask(jobId, 0))!.done).toBe(0);
+    });
+
+    it('accepts a report of exactly the task\'s samples', async () => {
+      expect(await store.applyReport({ jobId, taskId: 0, done: 4 * 16_384, inside: 50_000 }, 1)).toEqual({ cancelled: false, done: 4 * 16_384, inside: 50_000 });
+    });
+
+    it('answers an unknown job or task with a clear error and writes nothing', async () => {
+      const before = await subject.snapshot();
+      await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 1, inside: 1 }, 1)).rejects.toThrow(UnknownJobError);
+      await expect(store.applyReport({ jobId, taskId: 99, done: 1, inside: 1 }, 1)).rejects.toThrow(/has no task 99/);
+      await expect(store.recordTaskFailure('no-such-job', 0, 1, 'x', 1)).rejects.toThrow(UnknownJobError);
+      expect(await store.claimInvocation('no-such-job', 0, 0, 1)).toBe(false);
+      expect(await store.claimInvocation(jobId, 99, 0, 1)).toBe(false);
+      expect(await store.requestCancel('no-such-job', 1)).toBe(false);
+      expect(await store.finishJob('no-such-job', { status: 'SUCCEEDED', done: 0, inside: 0 }, 1)).toBe(false);
+      await expect(store.beatRun('no-such-job', 1)).rejects.toThrow();
+      expect(await subject.snapshot()).toEqual(before);
+    });
+
+    it('refuses reports after the tasks are stopped and answers "cancelled"', async () => {
+      await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
+      await store.stopTasks(jobId, [0, 1, 2]);
+      const answer = await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 24_000 }, 2);
+      expect(answer).toEqual({ cancelled: true, done: 16_384, inside: 12_000 });
+      expect((await store.loadTask(jobId, 1))!.cancelled).toBe(true);
+    });
+
+    it('stops every task it can even when one of them does not exist, and says so', async () => {
+      await expect(store.stopTasks(jobId, [0, 7, 2])).rejects.toThrow();
+      const tasks = (await store.loadJob(jobId))!.tasks;
+      expect(tasks.map((t) => t.cancelled)).toEqual([true, undefined, true]);
+      expect(tasks).toHaveLength(3);
+    });
+
+    it('lets exactly one caller claim each invocation of a task', async () => {
+      const claims = await Promise.all([1, 2, 3, 4].map(() => store.claimInvocation(jobId, 0, 0, 1)));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.claimInvocation(jobId, 0, 1, 2)).toBe(true);
+      const task = (await store.loadTask(jobId, 0))!;
+      expect([task.invocations, task.lastInvokedAt]).toEqual([2, 2]);
+    });
+
+    it('claims no invocation of a stopped task', async () => {
+      await store.stopTasks(jobId, [1]);
+      expect(await store.claimInvocation(jobId, 1, 0, 1)).toBe(false);
+      expect((await store.loadTask(jobId, 1))!.invocations).toBe(0);
+    });
+
+    it('records a failure only for an unfinished task, and only for its current invocation', async () => {
+      for (const taskId of [1, 2]) expect(await store.claimInvocation(jobId, taskId, 0, 1)).toBe(true);
+      await store.applyReport({ jobId, taskId: 1, done: 65_536, inside: 50_000 }, 1);
+      await store.recordTaskFailure(jobId, 1, 1, 'late failure', 2);
+      await store.recordTaskFailure(jobId, 2, 1, 'boom', 2);
+      let tasks = (await store.loadJob(jobId))!.tasks;
+      expect(tasks[1]!.failure).toBeUndefined();
+      expect(tasks[2]!.failure).toBe('boom');
+      expect(tasks[2]!.updatedAt).toBe(2);
+      // The restart clears the failure; a late record of the first invocation does not bring it back.
+      expect(await store.claimInvocation(jobId, 2, 1, 3)).toBe(true);
+      await store.recordTaskFailure(jobId, 2, 1, 'stale record', 4);
+      tasks = (await store.loadJob(jobId))!.tasks;
+      expect(tasks[2]!.failure).toBeUndefined();
+      await store.recordTaskFailure(jobId, 2, 2, 'second invocation failed', 5);
+      expect((await store.loadTask(jobId, 2))!.failure).toBe('second invocation failed');
+    });
+
+    it('creates only the task items that are missing, never overwriting progress', async () => {
+      await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
+      const job = (await store.loadJob(jobId))!;
+      const fresh = job.tasks.map((t) => ({ ...t, done: 0, inside: 0 }));
+      await store.createMissingTasks([...fresh, { ...fresh[0]!, taskId: 3 }]);
+      const after = (await store.loadJob(jobId))!.tasks;
+      expect(after.map((t) => t.taskId)).toEqual([0, 1, 2, 3]);
+      expect(after[0]!.done).toBe(16_384);
+    });
+
+    it('lets exactly one reader revive a silent run', async () => {
+      const first = await Promise.all([1, 2, 3].map(() => store.claimRunRevival(jobId, undefined, 10)));
+      expect(first.filter(Boolean)).toHaveLength(1);
+      await store.beatRun(jobId, 20);
+      expect(await store.claimRunRevival(jobId, undefined, 30)).toBe(false);
+      expect(await store.claimRunRevival(jobId, 10, 30)).toBe(false);
+      expect(await store.claimRunRevival(jobId, 20, 30)).toBe(true);
+      expect((await store.loadJob(jobId))!.header.runHeartbeatAt).toBe(30);
+    });
+
+    it('records a cancel request once, only while the job runs', async () => {
+      expect(await store.requestCancel(jobId, 5)).toBe(true);
+      expect(await store.requestCancel(jobId, 6)).toBe(true);
+      expect((await store.loadJob(jobId))!.header.cancelRequestedAt).toBe(5);
+      expect(await store.finishJob(jobId, { status: 'CANCELLED', done: 0, inside: 0, reason: 'cancelled by request' }, 7)).toBe(true);
+      expect(await store.requestCancel(jobId, 8)).toBe(false);
+    });
+
+    it('finishes a job once and keeps the first outcome', async () => {
+      expect(await store.finishJob(jobId, { status: 'SUCCEEDED', done: 5, inside: 4 }, 1)).toBe(true);
+      expect(await store.finishJob(jobId, { status: 'FAILED', done: 0, inside: 0, reason: 'x' }, 2)).toBe(false);
+      expect(await store.requestCancel(jobId, 3)).toBe(false);
+      const { header } = (await store.loadJob(jobId))!;
+      expect([header.status, header.done, header.inside, header.finishedAt]).toEqual(['SUCCEEDED', 5, 4, 1]);
+      expect(header).not.toHaveProperty('reason');
+      expect(header).not.toHaveProperty('failedTasks');
+    });
+
+    it('writes a failed outcome\'s reason and failed tasks', async () => {
+      expect(await store.finishJob(jobId, { status: 'FAILED', done: 3, inside: 2, reason: 'task 1: boom', failedTasks: [1] }, 9)).toBe(true);
+      const { header } = (await store.loadJob(jobId))!;
+      expect(header).toMatchObject({ status: 'FAILED', done: 3, inside: 2, reason: 'task 1: boom', failedTasks: [1], finishedAt: 9 });
+    });
+
+    it('reads a job of 1000 tasks in one paginated consistent query, in task order', async () => {
+      const big = await createJob(1000);
+      const job = await store.loadJob(big);
+      expect(job?.tasks).toHaveLength(1000);
+      expect(job!.tasks.map((t) => t.taskId)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    });
   });
 
-  it('creates a header and one item per task, and refuses to create the same job twice', async () => {
-    const job = await store.loadJob(jobId);
-    expect(job?.header.status).toBe('RUNNING');
-    expect(job?.tasks.map((t) => t.taskId)).toEqual([0, 1, 2]);
-    expect(await store.createJob(job!.header, job!.tasks)).toBe(false);
-  });
-
-  it('applies a report that moves a task forward and answers with the accepted state', async () => {
-    const answer = await store.applyReport({ jobId, taskId: 1, done: 16_384, inside: 12_000 }, 1);
-    expect(answer).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
-    const task = (await store.loadJob(jobId))!.tasks[1]!;
-    expect([task.done, task.inside]).toEqual([16_384, 12_000]);
-  });
-
-  it('acknowledges a duplicate report and changes nothing', async () => {
-    await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 25_000 }, 1);
-    const answer = await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 25_000 }, 2);
-    expect(answer).toEqual({ cancelled: false, done: 32_768, inside: 25_000 });
-    expect((await store.loadTask(jobId, 0))!.updatedAt).toBe(1);
-  });
-
-  it('ignores a stale (out-of-order) report and answers with the newer state', async () => {
-    await store.applyReport({ jobId, taskId: 2, done: 49_152, inside: 38_000 }, 1);
-    const answer = await store.applyReport({ jobId, taskId: 2, done: 16_384, inside: 13_000 }, 2);
-    expect(answer).toEqual({ cancelled: false, done: 49_152, inside: 38_000 });
-    expect((await store.loadTask(jobId, 2))!.inside).toBe(38_000);
-  });
-
-  it('answers a report of nothing with the accepted state, without writing', async () => {
-    await store.applyReport({ jobId, taskId: 1, done: 16_384, inside: 12_000 }, 1);
-    expect(await store.applyReport({ jobId, taskId: 1, done: 0, inside: 0 }, 2)).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
-    expect((await store.loadTask(jobId, 1))!.updatedAt).toBe(1);
-    await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 0, inside: 0 }, 1)).rejects.toThrow(UnknownJobError);
-  });
-
-  it('refuses a report beyond the task\'s samples', async () => {
-    await expect(store.applyReport({ jobId, taskId: 0, done: 10 * 16_384, inside: 1 }, 1)).rejects.toThrow(RangeError);
-    expect((await store.loadTask(jobId, 0))!.done).toBe(0);
-  });
-
-  it('answers an unknown job or task with a clear error and writes nothing', async () => {
-    const before = await table.scanAll();
-    await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 1, inside: 1 }, 1)).rejects.toThrow(UnknownJobError);
-    await expect(store.applyReport({ jobId, taskId: 99, done: 1, inside: 1 }, 1)).rejects.toThrow(/has no task 99/);
-    await expect(store.recordTaskFailure('no-such-job', 0, 1, 'x', 1)).rejects.toThrow(UnknownJobError);
-    expect(await table.scanAll()).toEqual(before);
-  });
-
-  it('refuses reports after the tasks are stopped and answers "cancelled"', async () => {
-    await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
-    await store.stopTasks(jobId, [0, 1, 2]);
-    const answer = await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 24_000 }, 2);
-    expect(answer).toEqual({ cancelled: true, done: 16_384, inside: 12_000 });
-  });
-
-  it('lets exactly one caller claim each invocation of a task', async () => {
-    const claims = await Promise.all([1, 2, 3, 4].map(() => store.claimInvocation(jobId, 0, 0, 1)));
-    expect(claims.filter(Boolean)).toHaveLength(1);
-    expect(await store.claimInvocation(jobId, 0, 1, 2)).toBe(true);
-    expect((await store.loadTask(jobId, 0))!.invocations).toBe(2);
-  });
-
-  it('records a failure only for an unfinished task, and only for its current invocation', async () => {
-    for (const taskId of [1, 2]) expect(await store.claimInvocation(jobId, taskId, 0, 1)).toBe(true);
-    await store.applyReport({ jobId, taskId: 1, done: 65_536, inside: 50_000 }, 1);
-    await store.recordTaskFailure(jobId, 1, 1, 'late failure', 2);
-    await store.recordTaskFailure(jobId, 2, 1, 'boom', 2);
-    let tasks = (await store.loadJob(jobId))!.tasks;
-    expect(tasks[1]!.failure).toBeUndefined();
-    expect(tasks[2]!.failure).toBe('boom');
-    // The restart clears the failure; a late record of the first invocation does not bring it back.
-    expect(await store.claimInvocation(jobId, 2, 1, 3)).toBe(true);
-    await store.recordTaskFailure(jobId, 2, 1, 'stale record', 4);
-    tasks = (await store.loadJob(jobId))!.tasks;
-    expect(tasks[2]!.failure).toBeUndefined();
-    await store.recordTaskFailure(jobId, 2, 2, 'second invocation failed', 5);
-    expect((await store.loadTask(jobId, 2))!.failure).toBe('second invocation failed');
-  });
-
-  it('creates only the task items that are missing, never overwriting progress', async () => {
-    await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
-    const job = (await store.loadJob(jobId))!;
-    const fresh = job.tasks.map((t) => ({ ...t, done: 0, inside: 0 }));
-    await store.createMissingTasks([...fresh, { ...fresh[0]!, taskId: 3 }]);
-    const after = (await store.loadJob(jobId))!.tasks;
-    expect(after.map((t) => t.taskId)).toEqual([0, 1, 2, 3]);
-    expect(after[0]!.done).toBe(16_384);
-  });
-
-  it('lets exactly one reader revive a silent run', async () => {
-    const first = await Promise.all([1, 2, 3].map(() => store.claimRunRevival(jobId, undefined, 10)));
-    expect(first.filter(Boolean)).toHaveLength(1);
-    await store.beatRun(jobId, 20);
-    expect(await store.claimRunRevival(jobId, 10, 30)).toBe(false);
-    expect(await store.claimRunRevival(jobId, 20, 30)).toBe(true);
-    expect((await store.loadJob(jobId))!.header.runHeartbeatAt).toBe(30);
-  });
-
-  it('finishes a job once and keeps the first outcome', async () => {
-    expect(await store.finishJob(jobId, { status: 'SUCCEEDED', done: 5, inside: 4 }, 1)).toBe(true);
-    expect(await store.finishJob(jobId, { status: 'FAILED', done: 0, inside: 0, reason: 'x' }, 2)).toBe(false);
-    expect(await store.requestCancel(jobId, 3)).toBe(false);
-    const { header } = (await store.loadJob(jobId))!;
-    expect([header.status, header.done, header.inside, header.finishedAt]).toEqual(['SUCCEEDED', 5, 4, 1]);
-  });
-
-  it('reads a job of 1000 tasks in one paginated consistent query', async () => {
-    const big = await createJob(1000);
-    const job = await store.loadJob(big);
-    expect(job?.tasks).toHaveLength(1000);
-  });
-});
-
-describe('report ordering (property)', () => {
-  it('any permutation of a task\'s reports, with duplicates, leaves exactly its furthest report', async () => {
-    const BLOCK = 16_384;
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 12 }),
-        async (blocksDone) => {
-          const jobId = await createJob(1);
-          // Report k always carries the same inside count for the same progress, as a real sampler's would.
-          const reports = blocksDone.map((b) => ({ jobId, taskId: 0, done: b * BLOCK, inside: b * 12_345 }));
-          await Promise.all(reports.map((r, i) => store.applyReport(r, i)));
-          const furthest = Math.max(...blocksDone);
-          const task = (await store.loadTask(jobId, 0))!;
-          expect([task.done, task.inside]).toEqual([furthest * BLOCK, furthest * 12_345]);
-        },
-      ),
-      { numRuns: 60 },
-    );
+  describe('report ordering (property)', () => {
+    it('any permutation of a task\'s reports, with duplicates, leaves exactly its furthest report', async () => {
+      const BLOCK = 16_384;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 12 }),
+          async (blocksDone) => {
+            const jobId = await createJob(1);
+            // Report k always carries the same inside count for the same progress, as a real sampler's would.
+            const reports = blocksDone.map((b) => ({ jobId, taskId: 0, done: b * BLOCK, inside: b * 12_345 }));
+            await Promise.all(reports.map((r, i) => store.applyReport(r, i)));
+            const furthest = Math.max(...blocksDone);
+            const task = (await store.loadTask(jobId, 0))!;
+            expect([task.done, task.inside]).toEqual([furthest * BLOCK, furthest * 12_345]);
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
   });
 });

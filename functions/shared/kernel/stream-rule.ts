@@ -1,5 +1,5 @@
 /**
- * The stream rule (DESIGN §5): the result of a job depends only on (seed, samples).
+ * The stream rule (see README, Random streams and exactness): the result of a job depends only on (seed, samples).
  *
  * The sample index space is cut into blocks of BLOCK_SIZE samples. Block b draws from its own
  * xoshiro128** generator (Blackman & Vigna, "Scrambled linear pseudorandom number generators",

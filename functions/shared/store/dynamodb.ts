@@ -7,23 +7,10 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { UnknownJobError } from './errors.js';
-import {
-  HEADER_SORT_KEY,
-  TASK_SORT_PREFIX,
-  jobKey,
-  taskSortKey,
-  type JobHeader,
-  type Outcome,
-  type ProgressReport,
-  type ReportAnswer,
-  type TaskItem,
-} from './job.js';
-
-export interface StoredJob {
-  header: JobHeader;
-  tasks: TaskItem[];
-}
+import { UnknownJobError } from '../errors.js';
+import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
+import { headerKey, headerToItem, itemToJobItem, itemToTask, jobKey, taskKey, taskToItem } from './items.js';
+import type { JobStore, StoredJob } from './port.js';
 
 const BATCH_WRITE_LIMIT = 25;
 
@@ -33,8 +20,8 @@ const isConditionFailure = (error: unknown) =>
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The job table, the one place that knows the item layout and the write conditions. */
-export class JobStore {
+/** The job store on the DynamoDB table (the layout is in `./items.ts`, the contract in `./port.ts`). */
+export class DynamoDbJobStore implements JobStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -57,7 +44,7 @@ export class JobStore {
     const created = await this.applied(
       new PutCommand({
         TableName: this.tableName,
-        Item: { pk: jobKey(header.jobId), sk: HEADER_SORT_KEY, ...header },
+        Item: headerToItem(header),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -76,7 +63,7 @@ export class JobStore {
         this.applied(
           new PutCommand({
             TableName: this.tableName,
-            Item: { pk: jobKey(task.jobId), sk: taskSortKey(task.taskId), ...task },
+            Item: taskToItem(task),
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         ),
@@ -87,7 +74,7 @@ export class JobStore {
   private async putTasks(tasks: readonly TaskItem[]): Promise<void> {
     for (let i = 0; i < tasks.length; i += BATCH_WRITE_LIMIT) {
       let requests: Record<string, unknown>[] = tasks.slice(i, i + BATCH_WRITE_LIMIT).map((task) => ({
-        PutRequest: { Item: { pk: jobKey(task.jobId), sk: taskSortKey(task.taskId), ...task } },
+        PutRequest: { Item: taskToItem(task) },
       }));
       // BatchWrite may leave items unprocessed under throttling: retry those with backoff.
       for (let attempt = 0; requests.length > 0; attempt++) {
@@ -116,9 +103,9 @@ export class JobStore {
         }),
       );
       for (const item of page.Items ?? []) {
-        const { pk: _pk, sk, ...rest } = item;
-        if (sk === HEADER_SORT_KEY) header = rest as JobHeader;
-        else if (typeof sk === 'string' && sk.startsWith(TASK_SORT_PREFIX)) tasks.push(rest as TaskItem);
+        const read = itemToJobItem(item);
+        if (read?.kind === 'header') header = read.header;
+        else if (read?.kind === 'task') tasks.push(read.task);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
@@ -127,9 +114,9 @@ export class JobStore {
 
   async loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: taskKey(jobId, taskId), ConsistentRead: true }),
     );
-    return Item as TaskItem | undefined;
+    return Item && itemToTask(Item);
   }
 
   /**
@@ -144,7 +131,7 @@ export class JobStore {
       (await this.applied(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { pk: jobKey(report.jobId), sk: taskSortKey(report.taskId) },
+          Key: taskKey(report.jobId, report.taskId),
           UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now',
           ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
           ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now },
@@ -169,7 +156,7 @@ export class JobStore {
     const recorded = await this.applied(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+        Key: taskKey(jobId, taskId),
         UpdateExpression: 'SET failure = :failure, updatedAt = :now',
         ConditionExpression: 'attribute_exists(pk) AND done < samples AND invocations = :invocation',
         ExpressionAttributeValues: { ':failure': failure, ':now': now, ':invocation': invocation },
@@ -186,7 +173,7 @@ export class JobStore {
     return this.applied(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+        Key: taskKey(jobId, taskId),
         UpdateExpression: 'SET invocations = :next, lastInvokedAt = :now REMOVE failure',
         ConditionExpression: 'invocations = :current AND attribute_not_exists(cancelled)',
         ExpressionAttributeValues: { ':current': invocations, ':next': invocations + 1, ':now': now },
@@ -199,7 +186,7 @@ export class JobStore {
     return this.applied(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        Key: headerKey(jobId),
         UpdateExpression: 'SET cancelRequestedAt = if_not_exists(cancelRequestedAt, :now)',
         ConditionExpression: 'attribute_exists(pk) AND #status = :running',
         ExpressionAttributeNames: { '#status': 'status' },
@@ -213,7 +200,7 @@ export class JobStore {
     await this.db.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        Key: headerKey(jobId),
         UpdateExpression: 'SET runHeartbeatAt = :now',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':now': now },
@@ -229,7 +216,7 @@ export class JobStore {
     return this.applied(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        Key: headerKey(jobId),
         UpdateExpression: 'SET runHeartbeatAt = :now',
         ConditionExpression:
           lastBeat === undefined ? 'attribute_not_exists(runHeartbeatAt)' : 'runHeartbeatAt = :lastBeat',
@@ -245,7 +232,7 @@ export class JobStore {
         this.db.send(
           new UpdateCommand({
             TableName: this.tableName,
-            Key: { pk: jobKey(jobId), sk: taskSortKey(taskId) },
+            Key: taskKey(jobId, taskId),
             UpdateExpression: 'SET cancelled = :true',
             ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeValues: { ':true': true },
@@ -276,7 +263,7 @@ export class JobStore {
     return this.applied(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: jobKey(jobId), sk: HEADER_SORT_KEY },
+        Key: headerKey(jobId),
         UpdateExpression: update,
         ConditionExpression: '#status = :running',
         ExpressionAttributeNames: { '#status': 'status' },

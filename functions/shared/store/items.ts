@@ -1,0 +1,55 @@
+import type { JobHeader, TaskItem } from '../job.js';
+
+/**
+ * The job table's item layout, the one place that spells it: a job is one partition, `pk = JOB#<id>`,
+ * holding its header (`sk = JOB`) and one item per task (`sk = TASK#0007`), so one consistent Query
+ * reads the whole job in task order (see README, Architecture).
+ */
+
+const JOB_KEY_PREFIX = 'JOB#';
+export const HEADER_SORT_KEY = 'JOB';
+export const TASK_SORT_PREFIX = 'TASK#';
+const TASK_ID_DIGITS = 4;
+
+/**
+ * The most tasks a job may have for its task items to sort in task order: task ids are padded to
+ * four digits, so ids 0..9999 order correctly and 10000 would sort between 1000 and 1001.
+ */
+export const MAX_TASKS_PER_JOB = 10 ** TASK_ID_DIGITS;
+
+/** The partition key of a job's items. */
+export const jobKey = (jobId: string) => `${JOB_KEY_PREFIX}${jobId}`;
+
+/** The job id a partition key names, or undefined if it is not a job's key. */
+export const jobIdOfKey = (pk: unknown): string | undefined =>
+  typeof pk === 'string' && pk.startsWith(JOB_KEY_PREFIX) ? pk.slice(JOB_KEY_PREFIX.length) : undefined;
+
+export const taskSortKey = (taskId: number) => `${TASK_SORT_PREFIX}${String(taskId).padStart(TASK_ID_DIGITS, '0')}`;
+
+/** The key of a job's header item. */
+export const headerKey = (jobId: string) => ({ pk: jobKey(jobId), sk: HEADER_SORT_KEY });
+
+/** The key of one task item. */
+export const taskKey = (jobId: string, taskId: number) => ({ pk: jobKey(jobId), sk: taskSortKey(taskId) });
+
+export const headerToItem = (header: JobHeader): Record<string, unknown> => ({ ...headerKey(header.jobId), ...header });
+
+export const taskToItem = (task: TaskItem): Record<string, unknown> => ({ ...taskKey(task.jobId, task.taskId), ...task });
+
+/** What a stored item is: a job's header, one of its tasks, or something else (undefined). */
+export type JobItem = { kind: 'header'; jobId: string; header: JobHeader } | { kind: 'task'; jobId: string; task: TaskItem };
+
+export function itemToJobItem(item: Record<string, unknown>): JobItem | undefined {
+  const { pk, sk, ...rest } = item;
+  const jobId = jobIdOfKey(pk);
+  if (jobId === undefined) return undefined;
+  if (sk === HEADER_SORT_KEY) return { kind: 'header', jobId, header: rest as unknown as JobHeader };
+  if (typeof sk === 'string' && sk.startsWith(TASK_SORT_PREFIX)) return { kind: 'task', jobId, task: rest as unknown as TaskItem };
+  return undefined;
+}
+
+/** A task item read by its key, without its key attributes. */
+export function itemToTask(item: Record<string, unknown>): TaskItem {
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as unknown as TaskItem;
+}

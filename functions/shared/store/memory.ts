@@ -1,0 +1,159 @@
+import { UnknownJobError } from '../errors.js';
+import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
+import { taskSortKey } from './items.js';
+import type { JobStore, StoredJob } from './port.js';
+
+interface Partition {
+  header?: JobHeader;
+  tasks: Map<number, TaskItem>;
+}
+
+/**
+ * A copy of an item as the table would hold it: attributes set to undefined are not stored (the
+ * DynamoDB adapter's client removes them), and nothing is shared with the caller.
+ */
+function stored<T extends object>(item: T): T {
+  const copy = structuredClone(item) as Record<string, unknown>;
+  for (const key of Object.keys(copy)) if (copy[key] === undefined) delete copy[key];
+  return copy as T;
+}
+
+/**
+ * The job store in memory, for tests of the job logic: the same contract as the DynamoDB adapter (see
+ * `./port.ts`), the same conditions, each operation atomic. It stores copies and hands out copies.
+ */
+export class InMemoryJobStore implements JobStore {
+  private readonly jobs = new Map<string, Partition>();
+
+  private partition(jobId: string): Partition {
+    let partition = this.jobs.get(jobId);
+    if (!partition) {
+      partition = { tasks: new Map() };
+      this.jobs.set(jobId, partition);
+    }
+    return partition;
+  }
+
+  private task(jobId: string, taskId: number): TaskItem | undefined {
+    return this.jobs.get(jobId)?.tasks.get(taskId);
+  }
+
+  private header(jobId: string): JobHeader | undefined {
+    return this.jobs.get(jobId)?.header;
+  }
+
+  /** Tasks in the order the table's sort keys give them. */
+  private sortedTasks(partition: Partition): TaskItem[] {
+    return [...partition.tasks.values()]
+      .map((task) => ({ task, key: taskSortKey(task.taskId) }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map(({ task }) => stored(task));
+  }
+
+  /** Every job as stored, header or not, in job id order: for "nothing was written" assertions. */
+  snapshot(): { jobId: string; header?: JobHeader; tasks: TaskItem[] }[] {
+    return [...this.jobs.keys()].sort().map((jobId) => {
+      const partition = this.jobs.get(jobId)!;
+      return { jobId, ...(partition.header && { header: stored(partition.header) }), tasks: this.sortedTasks(partition) };
+    });
+  }
+
+  async createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean> {
+    if (this.header(header.jobId)) return false;
+    this.partition(header.jobId).header = stored(header);
+    for (const task of tasks) this.partition(task.jobId).tasks.set(task.taskId, stored(task));
+    return true;
+  }
+
+  async createMissingTasks(tasks: readonly TaskItem[]): Promise<void> {
+    for (const task of tasks) {
+      if (!this.task(task.jobId, task.taskId)) this.partition(task.jobId).tasks.set(task.taskId, stored(task));
+    }
+  }
+
+  async loadJob(jobId: string): Promise<StoredJob | undefined> {
+    const partition = this.jobs.get(jobId);
+    if (!partition?.header) return undefined;
+    return { header: stored(partition.header), tasks: this.sortedTasks(partition) };
+  }
+
+  async loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined> {
+    const task = this.task(jobId, taskId);
+    return task && stored(task);
+  }
+
+  async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
+    const task = this.task(report.jobId, report.taskId);
+    if (!task) throw new UnknownJobError(report.jobId, report.taskId);
+    if (report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined) {
+      task.done = report.done;
+      task.inside = report.inside;
+      task.updatedAt = now;
+      return { cancelled: false, done: report.done, inside: report.inside };
+    }
+    if (report.done > task.samples) {
+      throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
+    }
+    return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
+  }
+
+  async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number): Promise<void> {
+    const task = this.task(jobId, taskId);
+    if (!task) throw new UnknownJobError(jobId, taskId);
+    if (task.done < task.samples && task.invocations === invocation) {
+      task.failure = failure;
+      task.updatedAt = now;
+    }
+  }
+
+  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean> {
+    const task = this.task(jobId, taskId);
+    if (!task || task.invocations !== invocations || task.cancelled !== undefined) return false;
+    task.invocations = invocations + 1;
+    task.lastInvokedAt = now;
+    delete task.failure;
+    return true;
+  }
+
+  async requestCancel(jobId: string, now: number): Promise<boolean> {
+    const header = this.header(jobId);
+    if (!header || header.status !== 'RUNNING') return false;
+    header.cancelRequestedAt ??= now;
+    return true;
+  }
+
+  async beatRun(jobId: string, now: number): Promise<void> {
+    const header = this.header(jobId);
+    if (!header) throw new UnknownJobError(jobId);
+    header.runHeartbeatAt = now;
+  }
+
+  async claimRunRevival(jobId: string, lastBeat: number | undefined, now: number): Promise<boolean> {
+    const header = this.header(jobId);
+    if (!header || header.runHeartbeatAt !== lastBeat) return false;
+    header.runHeartbeatAt = now;
+    return true;
+  }
+
+  async stopTasks(jobId: string, taskIds: readonly number[]): Promise<void> {
+    const missing: number[] = [];
+    for (const taskId of taskIds) {
+      const task = this.task(jobId, taskId);
+      if (task) task.cancelled = true;
+      else missing.push(taskId);
+    }
+    if (missing.length > 0) throw new UnknownJobError(jobId, missing[0]);
+  }
+
+  async finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean> {
+    const header = this.header(jobId);
+    if (!header || header.status !== 'RUNNING') return false;
+    header.status = outcome.status;
+    header.finishedAt = now;
+    header.done = outcome.done;
+    header.inside = outcome.inside;
+    if (outcome.reason !== undefined) header.reason = outcome.reason;
+    if (outcome.failedTasks !== undefined) header.failedTasks = [...outcome.failedTasks];
+    return true;
+  }
+}

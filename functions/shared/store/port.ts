@@ -1,0 +1,91 @@
+import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
+
+/** A whole job as stored: its header and its task items, in task order. */
+export interface StoredJob {
+  header: JobHeader;
+  tasks: TaskItem[];
+}
+
+/**
+ * The job store: what the orchestrator and the progress function need from the job table. Every write
+ * that can lose a race is conditional, and answers `false` (never throws) when its condition does not
+ * hold; the conditions are the contract, and `test/store/store.test.ts` holds every adapter to them.
+ * Times are epoch milliseconds. Nothing returned is shared with the store: callers may change it.
+ *
+ * Adapters: `DynamoDbJobStore` (the table, `./dynamodb.ts`) and `InMemoryJobStore` (`./memory.ts`).
+ */
+export interface JobStore {
+  /**
+   * Creates the header, only if no header with its id exists, then the task items (unconditionally).
+   * False if the job already existed: nothing is written then.
+   */
+  createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean>;
+
+  /**
+   * Writes each task item that does not exist yet (a creation cut short after the header). An item that
+   * exists, and may hold progress, is left as it is.
+   */
+  createMissingTasks(tasks: readonly TaskItem[]): Promise<void>;
+
+  /** The header and every task item, read consistently; undefined if the job has no header. */
+  loadJob(jobId: string): Promise<StoredJob | undefined>;
+
+  /** One task item, read consistently; undefined if it does not exist. */
+  loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined>;
+
+  /**
+   * Applies a report (sets done, inside and updatedAt = now) only if the task exists, is not stopped
+   * (`cancelled` unset), and the report moves it forward within its samples: `done < report.done <=
+   * samples`. A report of nothing (`done` 0) is a plain read. Answers the task's accepted state after
+   * the call and whether it is stopped; a duplicate, stale or late report is answered the same way and
+   * changes nothing. Throws UnknownJobError if the task does not exist, and RangeError if the report
+   * counts more samples than the task has.
+   */
+  applyReport(report: ProgressReport, now: number): Promise<ReportAnswer>;
+
+  /**
+   * Records `failure` (and updatedAt = now) on a task whose invocation number `invocation` failed for
+   * good, only if the task is unfinished (`done < samples`) and `invocation` is still its current one
+   * (`invocations = invocation`): a late record of an older invocation changes nothing. Throws
+   * UnknownJobError if the task does not exist.
+   */
+  recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number): Promise<void>;
+
+  /**
+   * Claims the task's next invocation: only if its invocation count is still `invocations` and it is not
+   * stopped, sets it to `invocations + 1`, lastInvokedAt = now, and clears `failure`. Exactly one of
+   * several callers with the same count wins; false for the others, for a stopped task and for a task
+   * that does not exist.
+   */
+  claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean>;
+
+  /**
+   * Marks a RUNNING job as cancelled by request (cancelRequestedAt = now, kept if already set). False
+   * if the job does not exist or has ended.
+   */
+  requestCancel(jobId: string, now: number): Promise<boolean>;
+
+  /** Sets the header's runHeartbeatAt = now: a run is polling the job. Rejects if the job has no header. */
+  beatRun(jobId: string, now: number): Promise<void>;
+
+  /**
+   * Claims the right to start a new run of a job whose run went silent: sets runHeartbeatAt = now only
+   * if it still is `lastBeat` (or is still unset, for `lastBeat` undefined). Exactly one of several
+   * callers that read the same heartbeat wins; false for the others. The caller has just read the job:
+   * for a job with no header the outcome is not part of the contract.
+   */
+  claimRunRevival(jobId: string, lastBeat: number | undefined, now: number): Promise<boolean>;
+
+  /**
+   * Stops the tasks (sets `cancelled`): every later report is refused and answered "cancelled", and no
+   * invocation can be claimed. Rejects if one of them does not exist (the others are still stopped).
+   */
+  stopTasks(jobId: string, taskIds: readonly number[]): Promise<void>;
+
+  /**
+   * Writes the job's outcome once: only while the job is RUNNING, sets status, finishedAt = now, done,
+   * inside, and reason and failedTasks when the outcome has them. False if the job had already ended
+   * (another writer finished it first) or does not exist.
+   */
+  finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean>;
+}
