@@ -210,6 +210,9 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       expect(await store.claimRunRevival(jobId, undefined, 30)).toBe(false);
       expect(await store.claimRunRevival(jobId, 10, 30)).toBe(false);
       expect(await store.claimRunRevival(jobId, 20, 30)).toBe(true);
+      // A job that is gone (expired) is never recreated as a stub header.
+      expect(await store.claimRunRevival('00000000-0000-4000-8000-00000000dead', undefined, 40)).toBe(false);
+      expect(await store.loadJob('00000000-0000-4000-8000-00000000dead')).toBeUndefined();
       expect((await store.loadJob(jobId))!.header.runHeartbeatAt).toBe(30);
     });
 

@@ -219,7 +219,8 @@ export class DynamoDbJobStore implements JobStore {
         Key: headerKey(jobId),
         UpdateExpression: 'SET runHeartbeatAt = :now',
         ConditionExpression:
-          lastBeat === undefined ? 'attribute_not_exists(runHeartbeatAt)' : 'runHeartbeatAt = :lastBeat',
+          // attribute_exists(pk): an update never creates a stub header for a job that is gone (TTL).
+          lastBeat === undefined ? 'attribute_exists(pk) AND attribute_not_exists(runHeartbeatAt)' : 'runHeartbeatAt = :lastBeat',
         ExpressionAttributeValues: lastBeat === undefined ? { ':now': now } : { ':now': now, ':lastBeat': lastBeat },
       }),
     );
