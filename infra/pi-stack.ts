@@ -4,6 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { LambdaDestination, SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { orchestratorEnvironment } from '../functions/orchestrator/config.js';
+import { progressEnvironment } from '../functions/progress/config.js';
+import { samplerEnvironment } from '../functions/sampler/config.js';
 import { ORCHESTRATOR_TIMEOUT_SECONDS, resolveLimits, SAMPLER_TIMEOUT_SECONDS, type PiLimitProps, type PiLimits } from './limits.js';
 import { PiApi } from './pi-api.js';
 import { invokeOnly, PiFunction } from './pi-function.js';
@@ -58,7 +61,7 @@ export class PiStack extends Stack {
       description: 'Applies one progress report to the job table with a conditional write',
       memorySize: 256,
       timeout: Duration.seconds(10),
-      environment: { TABLE_NAME: this.table.tableName },
+      environment: progressEnvironment({ tableName: this.table.tableName }),
     });
 
     this.sampler = new PiFunction(this, 'sampler', {
@@ -67,26 +70,30 @@ export class PiStack extends Stack {
       memorySize: 1769,
       timeout: Duration.seconds(SAMPLER_TIMEOUT_SECONDS),
       reservedConcurrentExecutions: limits.samplerReservedConcurrency,
-      environment: {
-        PROGRESS_FUNCTION_NAME: this.progress.functionName,
-        REPORT_INTERVAL_MS: '1000',
-      },
+      environment: samplerEnvironment({
+        progressFunctionName: this.progress.functionName,
+        reportIntervalMs: limits.reportIntervalMs,
+      }),
     });
 
     this.orchestrator = new PiFunction(this, 'orchestrator', {
       description: 'The API: validates and creates jobs, fans them out, watches them to the end',
       memorySize: 512,
       timeout: Duration.seconds(ORCHESTRATOR_TIMEOUT_SECONDS),
-      environment: {
-        TABLE_NAME: this.table.tableName,
-        SAMPLER_FUNCTION_NAME: this.sampler.functionName,
-        MAX_TASKS: String(limits.maxTasks),
-        MAX_SAMPLES: String(limits.maxSamples),
-        MAX_SAMPLES_PER_TASK: String(limits.maxSamplesPerTask),
-        JOB_TIMEOUT_SECONDS: String(limits.jobTimeoutSeconds),
-        ESTIMATE_WAIT_SECONDS: String(limits.estimateWaitSeconds),
-        SAMPLER_CONCURRENCY: String(limits.samplerReservedConcurrency),
-      },
+      environment: orchestratorEnvironment({
+        tableName: this.table.tableName,
+        samplerFunctionName: this.sampler.functionName,
+        maxTasks: limits.maxTasks,
+        maxSamples: limits.maxSamples,
+        maxSamplesPerTask: limits.maxSamplesPerTask,
+        jobTimeoutSeconds: limits.jobTimeoutSeconds,
+        estimateWaitSeconds: limits.estimateWaitSeconds,
+        samplerConcurrency: limits.samplerReservedConcurrency,
+        pollIntervalMs: limits.pollIntervalMs,
+        taskRestarts: limits.taskRestarts,
+        stallSeconds: limits.stallSeconds,
+        jobTtlDays: limits.jobTtlDays,
+      }),
     });
 
     // Async delivery: at least once, retried, possibly late. Events older than a job's life are
