@@ -1,20 +1,15 @@
 import { App } from 'aws-cdk-lib';
-import { PiStack } from './pi-stack.js';
+import { DEFAULT_LIMITS, PiStack, type PiLimitProps } from './pi-stack.js';
 
 const app = new App();
 
-// Limits can be chosen per deployment without editing code, e.g. `cdk deploy -c maxTasks=200`.
+// Every limit can be chosen per deployment without editing code, e.g. `cdk deploy -c maxTasks=200`.
 const context = (key: string): unknown => app.node.tryGetContext(key);
 const numberFrom = (key: string): number | undefined => (context(key) === undefined ? undefined : Number(context(key)));
 
+const limits = Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((key) => [key, numberFrom(key)])) as PiLimitProps;
+
 new PiStack(app, 'PiStack', {
-  maxTasks: numberFrom('maxTasks'),
-  maxSamples: numberFrom('maxSamples'),
-  maxSamplesPerTask: numberFrom('maxSamplesPerTask'),
-  samplerReservedConcurrency: numberFrom('samplerReservedConcurrency'),
-  jobTimeoutSeconds: numberFrom('jobTimeoutSeconds'),
-  estimateWaitSeconds: numberFrom('estimateWaitSeconds'),
-  apiThrottlingRateLimit: numberFrom('apiThrottlingRateLimit'),
-  apiThrottlingBurstLimit: numberFrom('apiThrottlingBurstLimit'),
+  ...limits,
   apiGatewayCloudWatchRole: context('apiGatewayCloudWatchRole') === undefined ? undefined : String(context('apiGatewayCloudWatchRole')) !== 'false',
 });

@@ -1,9 +1,9 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { documentClient } from '../shared/clients/dynamodb.js';
 import { invokeAsync } from '../shared/clients/lambda.js';
-import { getIntFromEnv, getStringFromEnv } from '../shared/env.js';
 import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
+import { readOrchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
 
 /** The orchestrator's own async invocation: fan out and poll one job. */
@@ -12,28 +12,25 @@ export interface RunEvent {
   jobId: string;
 }
 
-const samplerFunction = getStringFromEnv('SAMPLER_FUNCTION_NAME');
-const selfFunction = getStringFromEnv('AWS_LAMBDA_FUNCTION_NAME');
-const samplerConcurrency = getIntFromEnv('SAMPLER_CONCURRENCY');
-if (samplerConcurrency < 1) throw new Error('SAMPLER_CONCURRENCY must be at least 1: no task could ever start');
+const config = readOrchestratorConfig();
 
 const deps: ApiDeps = {
-  store: new DynamoDbJobStore(documentClient, getStringFromEnv('TABLE_NAME')),
-  startSampler: (event) => invokeAsync(samplerFunction, event),
-  startRun: (jobId) => invokeAsync(selfFunction, { kind: 'run', jobId } satisfies RunEvent),
+  store: new DynamoDbJobStore(documentClient, config.tableName),
+  startSampler: (event) => invokeAsync(config.samplerFunctionName, event),
+  startRun: (jobId) => invokeAsync(config.functionName, { kind: 'run', jobId } satisfies RunEvent),
   now: Date.now,
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  jobTimeoutMs: getIntFromEnv('JOB_TIMEOUT_SECONDS') * 1000,
-  ttlSeconds: getIntFromEnv('JOB_TTL_DAYS', 7) * 86_400,
-  pollIntervalMs: getIntFromEnv('POLL_INTERVAL_MS', 1000),
-  taskRestarts: getIntFromEnv('TASK_RESTARTS', 2),
-  stallMs: getIntFromEnv('STALL_SECONDS', 60) * 1000,
-  samplerConcurrency,
-  estimateWaitMs: getIntFromEnv('ESTIMATE_WAIT_SECONDS') * 1000,
+  jobTimeoutMs: config.jobTimeoutSeconds * 1000,
+  ttlSeconds: config.jobTtlDays * 86_400,
+  pollIntervalMs: config.pollIntervalMs,
+  taskRestarts: config.taskRestarts,
+  stallMs: config.stallSeconds * 1000,
+  samplerConcurrency: config.samplerConcurrency,
+  estimateWaitMs: config.estimateWaitSeconds * 1000,
   limits: {
-    maxTasks: getIntFromEnv('MAX_TASKS'),
-    maxSamples: getIntFromEnv('MAX_SAMPLES'),
-    maxSamplesPerTask: getIntFromEnv('MAX_SAMPLES_PER_TASK'),
+    maxTasks: config.maxTasks,
+    maxSamples: config.maxSamples,
+    maxSamplesPerTask: config.maxSamplesPerTask,
   },
 };
 

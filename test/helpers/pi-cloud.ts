@@ -7,6 +7,8 @@ import { ApiClient } from '../../cli/api-client.js';
 import { waitFor } from './pool.js';
 import { ensureSynth } from '../../cli/synth.js';
 import { startLocalCloud, type EnvOverrides, type LocalCloud, type LocalCloudOptions } from '../../local/index.js';
+import { ORCHESTRATOR_ENV } from '../../functions/orchestrator/config.js';
+import { SAMPLER_ENV } from '../../functions/sampler/config.js';
 import type { JobHeader, TaskItem } from '../../functions/shared/job.js';
 import { itemToJobItem, jobIdOfKey } from '../../functions/shared/store/items.js';
 
@@ -67,13 +69,13 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
     ...cloudOptions,
     envOverrides: {
       orchestrator: {
-        POLL_INTERVAL_MS: QUICK.pollIntervalMs,
-        STALL_SECONDS: QUICK.stallSeconds,
-        TASK_RESTARTS: QUICK.taskRestarts,
-        JOB_TIMEOUT_SECONDS: QUICK.jobTimeoutSeconds,
+        [ORCHESTRATOR_ENV.pollIntervalMs]: QUICK.pollIntervalMs,
+        [ORCHESTRATOR_ENV.stallSeconds]: QUICK.stallSeconds,
+        [ORCHESTRATOR_ENV.taskRestarts]: QUICK.taskRestarts,
+        [ORCHESTRATOR_ENV.jobTimeoutSeconds]: QUICK.jobTimeoutSeconds,
         ...env.orchestrator,
       },
-      sampler: { REPORT_INTERVAL_MS: QUICK.reportIntervalMs, ...env.sampler },
+      sampler: { [SAMPLER_ENV.reportIntervalMs]: QUICK.reportIntervalMs, ...env.sampler },
       ...(env.progress && { progress: env.progress }),
       ...cloudOptions.envOverrides,
     },

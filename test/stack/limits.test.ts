@@ -1,5 +1,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ORCHESTRATOR_ENV } from '../../functions/orchestrator/config.js';
+import { SAMPLER_ENV } from '../../functions/sampler/config.js';
 import { DEFAULT_LIMITS, PiStack, resolveLimits } from '../../infra/pi-stack.js';
 import { cdkApp } from './template-helpers.js';
 
@@ -15,6 +17,11 @@ describe('limits chosen at deploy time', () => {
       estimateWaitSeconds: 10,
       apiThrottlingRateLimit: 3,
       apiThrottlingBurstLimit: 4,
+      stallSeconds: 20,
+      taskRestarts: 0,
+      pollIntervalMs: 250,
+      reportIntervalMs: 500,
+      jobTtlDays: 2,
       apiGatewayCloudWatchRole: false,
     });
     template = Template.fromStack(stack);
@@ -25,13 +32,26 @@ describe('limits chosen at deploy time', () => {
       Timeout: 900,
       Environment: {
         Variables: Match.objectLike({
-          MAX_TASKS: '50',
-          MAX_SAMPLES: '5000000000',
-          MAX_SAMPLES_PER_TASK: '200000000',
-          JOB_TIMEOUT_SECONDS: '120',
-          ESTIMATE_WAIT_SECONDS: '10',
-          SAMPLER_CONCURRENCY: '7',
+          [ORCHESTRATOR_ENV.maxTasks]: '50',
+          [ORCHESTRATOR_ENV.maxSamples]: '5000000000',
+          [ORCHESTRATOR_ENV.maxSamplesPerTask]: '200000000',
+          [ORCHESTRATOR_ENV.jobTimeoutSeconds]: '120',
+          [ORCHESTRATOR_ENV.estimateWaitSeconds]: '10',
+          [ORCHESTRATOR_ENV.samplerConcurrency]: '7',
+          [ORCHESTRATOR_ENV.stallSeconds]: '20',
+          [ORCHESTRATOR_ENV.taskRestarts]: '0',
+          [ORCHESTRATOR_ENV.pollIntervalMs]: '250',
+          [ORCHESTRATOR_ENV.jobTtlDays]: '2',
         }),
+      },
+    });
+  });
+
+  it('reach the sampler environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 300,
+      Environment: {
+        Variables: Match.objectLike({ [SAMPLER_ENV.reportIntervalMs]: '500' }),
       },
     });
   });
@@ -56,21 +76,42 @@ describe('limit checks at synth time', () => {
   // The default values themselves are pinned where they matter, in the synthesized template (pi-stack.test.ts).
   it('takes the properties given and the defaults for the rest', () => {
     expect(resolveLimits()).toEqual(DEFAULT_LIMITS);
+    // The timings the handlers used as code defaults before the stack wrote them.
+    expect(DEFAULT_LIMITS).toMatchObject({ stallSeconds: 60, taskRestarts: 2, pollIntervalMs: 1000, reportIntervalMs: 1000, jobTtlDays: 7 });
     expect(resolveLimits({ maxTasks: 5000, jobTimeoutSeconds: 120 })).toEqual({ ...DEFAULT_LIMITS, maxTasks: 5000, jobTimeoutSeconds: 120 });
   });
 
   it.each([
-    [{ maxTasks: 0 }, /maxTasks must be a positive integer/],
-    [{ maxSamples: 1.5 }, /maxSamples must be a positive integer/],
-    [{ maxSamples: 2 ** 53 }, /maxSamples must be a positive integer/],
-    [{ samplerReservedConcurrency: Number.NaN }, /samplerReservedConcurrency must be a positive integer/],
+    [{ maxTasks: 0 }, /maxTasks must be an integer from 1 to 10000, got 0/],
+    [{ maxTasks: 10_001 }, /maxTasks must be an integer from 1 to 10000/],
+    [{ maxSamples: 1.5 }, /maxSamples must be an integer from 1 to 9007199254740991 \(the API carries JSON numbers\), got 1.5/],
+    [{ maxSamples: 2 ** 53 }, /maxSamples must be an integer from 1 to 9007199254740991/],
+    [{ samplerReservedConcurrency: Number.NaN }, /samplerReservedConcurrency must be an integer from 1 to 100000, got NaN/],
     [{ maxSamplesPerTask: 2e10 }, /cannot finish within the sampler's 300 s timeout/],
     [{ maxTasks: 10, maxSamples: 1e12 }, /maxSamples \(1000000000000\) is unreachable/],
-    [{ jobTimeoutSeconds: 900 }, /jobTimeoutSeconds must be between 60 and 899/],
-    [{ jobTimeoutSeconds: 59 }, /jobTimeoutSeconds must be between 60 and 899/],
-    [{ estimateWaitSeconds: 29 }, /below API Gateway's 29 s timeout/],
+    [{ jobTimeoutSeconds: 900 }, /jobTimeoutSeconds must be an integer from 60 to 899 \(.*Lambda allows from 60 s/],
+    [{ jobTimeoutSeconds: 59 }, /jobTimeoutSeconds must be an integer from 60 to 899/],
+    [{ estimateWaitSeconds: 29 }, /estimateWaitSeconds must be an integer from 1 to 28 \(below API Gateway's 29 s timeout\)/],
+    [{ apiThrottlingRateLimit: 0 }, /apiThrottlingRateLimit must be an integer from 1 to/],
+    [{ taskRestarts: -1 }, /taskRestarts must be an integer from 0 to 10, got -1/],
+    [{ taskRestarts: 11 }, /taskRestarts must be an integer from 0 to 10, got 11/],
+    [{ pollIntervalMs: 99 }, /pollIntervalMs must be an integer from 100 to 10000/],
+    [{ pollIntervalMs: 10_001 }, /pollIntervalMs must be an integer from 100 to 10000/],
+    [{ reportIntervalMs: 0 }, /reportIntervalMs must be an integer from 100 to 60000/],
+    [{ jobTtlDays: 0 }, /jobTtlDays must be an integer from 1 to 365/],
+    [{ jobTtlDays: 366 }, /jobTtlDays must be an integer from 1 to 365/],
+    [{ stallSeconds: 0 }, /stallSeconds must be an integer from 1 to 899/],
+    [{ stallSeconds: 10 }, /stallSeconds \(10\) must exceed reportIntervalMs \(1000\) by at least 10 s/],
+    [{ stallSeconds: 20, reportIntervalMs: 10_001 }, /stallSeconds \(20\) must exceed reportIntervalMs \(10001\)/],
+    [{ stallSeconds: 20, pollIntervalMs: 7000 }, /stallSeconds \(20\) must span at least three polls \(pollIntervalMs 7000\)/],
+    [{ stallSeconds: 120, jobTimeoutSeconds: 120 }, /stallSeconds \(120\) must be below jobTimeoutSeconds \(120\)/],
   ])('rejects %o', (props, message) => {
     expect(() => resolveLimits(props)).toThrow(message);
+  });
+
+  it('accepts the edges of the timing checks', () => {
+    expect(resolveLimits({ stallSeconds: 11, reportIntervalMs: 1000, pollIntervalMs: 3000 })).toMatchObject({ stallSeconds: 11, pollIntervalMs: 3000 });
+    expect(resolveLimits({ stallSeconds: 60, jobTimeoutSeconds: 61, taskRestarts: 0 })).toMatchObject({ stallSeconds: 60, taskRestarts: 0 });
   });
 
   it('accepts the largest per-task size that fits the sampler timeout at 50 M samples/s', () => {

@@ -1,5 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ORCHESTRATOR_ENV } from '../../functions/orchestrator/config.js';
+import { PROGRESS_ENV } from '../../functions/progress/config.js';
+import { SAMPLER_ENV } from '../../functions/sampler/config.js';
 import { PiStack } from '../../infra/pi-stack.js';
 import { arnOf, cdkApp, logicalId, roleStatements, type Statement } from './template-helpers.js';
 
@@ -73,21 +76,26 @@ describe('functions', () => {
     }
   });
 
-  it('orchestrator: 512 MB, 900 s, the table, the sampler and the limits in its environment', () => {
+  it('orchestrator: 512 MB, 900 s, the table, the sampler, the limits and the timings in its environment', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 512,
       Timeout: 900,
       ReservedConcurrentExecutions: Match.absent(),
       Environment: {
         Variables: Match.exact({
-          TABLE_NAME: { Ref: ids.table },
-          SAMPLER_FUNCTION_NAME: { Ref: ids.sampler },
-          MAX_TASKS: '1000',
-          MAX_SAMPLES: '1000000000000',
-          MAX_SAMPLES_PER_TASK: '10000000000',
-          JOB_TIMEOUT_SECONDS: '600',
-          ESTIMATE_WAIT_SECONDS: '25',
-          SAMPLER_CONCURRENCY: '100',
+          [ORCHESTRATOR_ENV.tableName]: { Ref: ids.table },
+          [ORCHESTRATOR_ENV.samplerFunctionName]: { Ref: ids.sampler },
+          [ORCHESTRATOR_ENV.maxTasks]: '1000',
+          [ORCHESTRATOR_ENV.maxSamples]: '1000000000000',
+          [ORCHESTRATOR_ENV.maxSamplesPerTask]: '10000000000',
+          [ORCHESTRATOR_ENV.jobTimeoutSeconds]: '600',
+          [ORCHESTRATOR_ENV.estimateWaitSeconds]: '25',
+          [ORCHESTRATOR_ENV.samplerConcurrency]: '100',
+          // The values the handler used as code defaults before the stack wrote them.
+          [ORCHESTRATOR_ENV.pollIntervalMs]: '1000',
+          [ORCHESTRATOR_ENV.taskRestarts]: '2',
+          [ORCHESTRATOR_ENV.stallSeconds]: '60',
+          [ORCHESTRATOR_ENV.jobTtlDays]: '7',
           NODE_OPTIONS: '--enable-source-maps',
         }),
       },
@@ -101,8 +109,8 @@ describe('functions', () => {
       ReservedConcurrentExecutions: 100,
       Environment: {
         Variables: Match.exact({
-          PROGRESS_FUNCTION_NAME: { Ref: ids.progress },
-          REPORT_INTERVAL_MS: '1000',
+          [SAMPLER_ENV.progressFunctionName]: { Ref: ids.progress },
+          [SAMPLER_ENV.reportIntervalMs]: '1000',
           NODE_OPTIONS: '--enable-source-maps',
         }),
       },
@@ -113,7 +121,7 @@ describe('functions', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 256,
       Timeout: 10,
-      Environment: { Variables: Match.exact({ TABLE_NAME: { Ref: ids.table }, NODE_OPTIONS: '--enable-source-maps' }) },
+      Environment: { Variables: Match.exact({ [PROGRESS_ENV.tableName]: { Ref: ids.table }, NODE_OPTIONS: '--enable-source-maps' }) },
     });
   });
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ORCHESTRATOR_ENV } from '../../functions/orchestrator/config.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -67,22 +68,14 @@ describe('cdk synth', () => {
   });
 
   it('each bundle loads on its own, with no node_modules around it, and exports a handler function', async () => {
-    const env = {
-      ...process.env,
-      AWS_LAMBDA_FUNCTION_NAME: 'orchestrator',
-      AWS_REGION: 'us-east-1',
-      TABLE_NAME: 'jobs',
-      SAMPLER_FUNCTION_NAME: 'sampler',
-      PROGRESS_FUNCTION_NAME: 'progress',
-      MAX_TASKS: '1000',
-      MAX_SAMPLES: '1000000000000',
-      MAX_SAMPLES_PER_TASK: '10000000000',
-      JOB_TIMEOUT_SECONDS: '600',
-      ESTIMATE_WAIT_SECONDS: '25',
-      SAMPLER_CONCURRENCY: '100',
-      REPORT_INTERVAL_MS: '1000',
+    // Each handler reads and checks its whole configuration at cold start: give it the
+    // environment the template declares (references resolved to a placeholder) and what Lambda sets.
+    const environmentOf = (fn: Resource): Record<string, string> => {
+      const variables = (fn.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+      return Object.fromEntries(Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : 'resolved-at-deploy']));
     };
-    for (const [, fn] of functions) {
+    for (const [id, fn] of functions) {
+      const env = { ...process.env, AWS_REGION: 'us-east-1', AWS_LAMBDA_FUNCTION_NAME: id, ...environmentOf(fn) };
       // A fresh folder under the OS temp dir: no node_modules to fall back on.
       const alone = mkdtempSync(path.join(tmpdir(), 'pi-bundle-'));
       cleanup.push(alone);
@@ -95,5 +88,19 @@ describe('cdk synth', () => {
       );
       expect(stdout.trim()).toBe('function');
     }
+  });
+
+  it('a bundle whose environment lacks a variable fails at cold start, naming it and its range', async () => {
+    const [, orchestrator] = functions.find(([, fn]) => fn.Metadata?.['aws:cdk:path'] === 'PiStack/orchestrator/Resource')!;
+    const variables = { ...(orchestrator.Properties.Environment as { Variables: Record<string, unknown> }).Variables };
+    delete variables[ORCHESTRATOR_ENV.stallSeconds];
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_REGION: 'us-east-1', AWS_LAMBDA_FUNCTION_NAME: 'orchestrator' };
+    for (const [name, value] of Object.entries(variables)) env[name] = typeof value === 'string' ? value : 'resolved-at-deploy';
+    const url = pathToFileURL(path.join(assetDir(orchestrator), 'index.mjs')).href;
+    const failed = await run(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(url)});`], { env, timeout: 30_000 }).then(
+      () => undefined,
+      (error: { stderr: string }) => error,
+    );
+    expect(failed?.stderr).toContain('STALL_SECONDS environment variable is not set; it must be an integer from 1 to 899');
   });
 });

@@ -1,0 +1,53 @@
+import {
+  environmentOf,
+  intVariable,
+  lambdaVariable,
+  readConfig,
+  stringVariable,
+  variableNames,
+  type Config,
+  type Env,
+  type EnvironmentValues,
+} from '../shared/env.js';
+// Task sort keys have four digits: a job has at most MAX_TASKS_PER_JOB tasks, whatever the stack allows.
+import { MAX_TASKS_PER_JOB } from '../shared/store/items.js';
+
+/** Every variable the orchestrator reads: its field, its name and the values it accepts. */
+export const ORCHESTRATOR_VARIABLES = {
+  tableName: stringVariable('TABLE_NAME'),
+  samplerFunctionName: stringVariable('SAMPLER_FUNCTION_NAME'),
+  maxTasks: intVariable('MAX_TASKS', 1, MAX_TASKS_PER_JOB),
+  maxSamples: intVariable('MAX_SAMPLES', 1, Number.MAX_SAFE_INTEGER),
+  maxSamplesPerTask: intVariable('MAX_SAMPLES_PER_TASK', 1, Number.MAX_SAFE_INTEGER),
+  /** Below Lambda's 900 s maximum: the run that watches a job must outlive it. */
+  jobTimeoutSeconds: intVariable('JOB_TIMEOUT_SECONDS', 1, 899),
+  /** Below API Gateway's 29 s integration timeout. */
+  estimateWaitSeconds: intVariable('ESTIMATE_WAIT_SECONDS', 1, 28),
+  /** The sampler's reserved concurrency; at least 1, or no task could ever start. */
+  samplerConcurrency: intVariable('SAMPLER_CONCURRENCY', 1, 100_000),
+  pollIntervalMs: intVariable('POLL_INTERVAL_MS', 1, 60_000),
+  /** How often a task may be started again after it failed or went silent. */
+  taskRestarts: intVariable('TASK_RESTARTS', 0, 10),
+  /** A task (or a job's run) silent this long is started again. */
+  stallSeconds: intVariable('STALL_SECONDS', 1, 899),
+  /** Items expire this many days after their job was created (0: at once, for tests). */
+  jobTtlDays: intVariable('JOB_TTL_DAYS', 0, 365),
+  /** Its own name, for the asynchronous run of a job; set by Lambda. */
+  functionName: lambdaVariable('AWS_LAMBDA_FUNCTION_NAME'),
+} as const;
+
+/** Field → environment variable name, e.g. `ORCHESTRATOR_ENV.stallSeconds` is `'STALL_SECONDS'`. */
+export const ORCHESTRATOR_ENV = variableNames(ORCHESTRATOR_VARIABLES);
+
+export type OrchestratorConfig = Config<typeof ORCHESTRATOR_VARIABLES>;
+export type OrchestratorEnvironment = EnvironmentValues<typeof ORCHESTRATOR_VARIABLES>;
+
+/** Reads and checks the whole configuration; a missing or malformed variable throws, naming it. */
+export function readOrchestratorConfig(env: Env = process.env): OrchestratorConfig {
+  return readConfig(ORCHESTRATOR_VARIABLES, env);
+}
+
+/** The function's `environment` record (everything but what Lambda sets). */
+export function orchestratorEnvironment(values: OrchestratorEnvironment): Record<string, string> {
+  return environmentOf(ORCHESTRATOR_VARIABLES, values);
+}
