@@ -1,8 +1,8 @@
 // The stack's limits: the properties a deployment may choose, their defaults, and the checks that
 // make a bad value fail `cdk synth` instead of a job.
 
-import { ORCHESTRATOR_VARIABLES } from '../functions/orchestrator/config.js';
-import { SAMPLER_VARIABLES } from '../functions/sampler/config.js';
+import { orchestratorConfig } from '../functions/orchestrator/config.js';
+import { samplerConfig } from '../functions/sampler/config.js';
 import { describeRange, isInRange } from '../functions/shared/env.js';
 
 /** Lambda's hard limit; the orchestrator gets all of it to outlive any job. */
@@ -126,7 +126,7 @@ interface Range {
   readonly why?: string;
 }
 
-const V = ORCHESTRATOR_VARIABLES;
+const V = orchestratorConfig.variables;
 
 /**
  * The values each limit may take. Where the deployment may use everything the function accepts,
@@ -153,7 +153,7 @@ const RANGES: { readonly [K in keyof PiLimits]: Range } = {
   stallSeconds: V.stallSeconds,
   taskRestarts: V.taskRestarts,
   pollIntervalMs: { min: 100, max: 10_000, why: 'each poll is a consistent Query of the whole job' },
-  reportIntervalMs: { min: 100, max: SAMPLER_VARIABLES.reportIntervalMs.max, why: 'each report is an invocation and a write' },
+  reportIntervalMs: { min: 100, max: samplerConfig.variables.reportIntervalMs.max, why: 'each report is an invocation and a write' },
   jobTtlDays: { min: 1, max: V.jobTtlDays.max, why: "items must outlive their job's run" },
 };
 

@@ -4,9 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { LambdaDestination, SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { orchestratorEnvironment } from '../functions/orchestrator/config.js';
-import { progressEnvironment } from '../functions/progress/config.js';
-import { samplerEnvironment } from '../functions/sampler/config.js';
+import { orchestratorConfig } from '../functions/orchestrator/config.js';
+import { progressConfig } from '../functions/progress/config.js';
+import { samplerConfig } from '../functions/sampler/config.js';
 import { ORCHESTRATOR_TIMEOUT_SECONDS, resolveLimits, SAMPLER_TIMEOUT_SECONDS, type PiLimitProps, type PiLimits } from './limits.js';
 import { PiApi } from './pi-api.js';
 import { invokeOnly, PiFunction } from './pi-function.js';
@@ -61,7 +61,7 @@ export class PiStack extends Stack {
       description: 'Applies one progress report to the job table with a conditional write',
       memorySize: 256,
       timeout: Duration.seconds(10),
-      environment: progressEnvironment({ tableName: this.table.tableName }),
+      environment: progressConfig.environment({ tableName: this.table.tableName }),
     });
 
     this.sampler = new PiFunction(this, 'sampler', {
@@ -70,7 +70,7 @@ export class PiStack extends Stack {
       memorySize: 1769,
       timeout: Duration.seconds(SAMPLER_TIMEOUT_SECONDS),
       reservedConcurrentExecutions: limits.samplerReservedConcurrency,
-      environment: samplerEnvironment({
+      environment: samplerConfig.environment({
         progressFunctionName: this.progress.functionName,
         reportIntervalMs: limits.reportIntervalMs,
       }),
@@ -80,7 +80,7 @@ export class PiStack extends Stack {
       description: 'The API: validates and creates jobs, fans them out, watches them to the end',
       memorySize: 512,
       timeout: Duration.seconds(ORCHESTRATOR_TIMEOUT_SECONDS),
-      environment: orchestratorEnvironment({
+      environment: orchestratorConfig.environment({
         tableName: this.table.tableName,
         samplerFunctionName: this.sampler.functionName,
         maxTasks: limits.maxTasks,

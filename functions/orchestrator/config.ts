@@ -1,19 +1,9 @@
-import {
-  environmentOf,
-  intVariable,
-  lambdaVariable,
-  readConfig,
-  stringVariable,
-  variableNames,
-  type Config,
-  type Env,
-  type EnvironmentValues,
-} from '../shared/env.js';
+import { functionConfig, intVariable, lambdaVariable, stringVariable } from '../shared/env.js';
 // Task sort keys have four digits: a job has at most MAX_TASKS_PER_JOB tasks, whatever the stack allows.
 import { MAX_TASKS_PER_JOB } from '../shared/store/items.js';
 
 /** Every variable the orchestrator reads: its field, its name and the values it accepts. */
-export const ORCHESTRATOR_VARIABLES = {
+const VARIABLES = {
   tableName: stringVariable('TABLE_NAME'),
   samplerFunctionName: stringVariable('SAMPLER_FUNCTION_NAME'),
   maxTasks: intVariable('MAX_TASKS', 1, MAX_TASKS_PER_JOB),
@@ -36,18 +26,7 @@ export const ORCHESTRATOR_VARIABLES = {
   functionName: lambdaVariable('AWS_LAMBDA_FUNCTION_NAME'),
 } as const;
 
-/** Field → environment variable name, e.g. `ORCHESTRATOR_ENV.stallSeconds` is `'STALL_SECONDS'`. */
-export const ORCHESTRATOR_ENV = variableNames(ORCHESTRATOR_VARIABLES);
-
-export type OrchestratorConfig = Config<typeof ORCHESTRATOR_VARIABLES>;
-export type OrchestratorEnvironment = EnvironmentValues<typeof ORCHESTRATOR_VARIABLES>;
-
-/** Reads and checks the whole configuration; a missing or malformed variable throws, naming it. */
-export function readOrchestratorConfig(env: Env = process.env): OrchestratorConfig {
-  return readConfig(ORCHESTRATOR_VARIABLES, env);
-}
-
-/** The function's `environment` record (everything but what Lambda sets). */
-export function orchestratorEnvironment(values: OrchestratorEnvironment): Record<string, string> {
-  return environmentOf(ORCHESTRATOR_VARIABLES, values);
-}
+export const orchestratorConfig = functionConfig(VARIABLES);
+/** Field → environment variable name, e.g. `ORCHESTRATOR_ENV.stallSeconds`. */
+export const ORCHESTRATOR_ENV = orchestratorConfig.names;
+export type OrchestratorConfig = ReturnType<typeof orchestratorConfig.read>;

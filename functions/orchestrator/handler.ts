@@ -3,7 +3,7 @@ import { documentClient } from '../shared/clients/dynamodb.js';
 import { invokeAsync } from '../shared/clients/lambda.js';
 import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
-import { readOrchestratorConfig } from './config.js';
+import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
 
 /** The orchestrator's own async invocation: fan out and poll one job. */
@@ -12,7 +12,7 @@ export interface RunEvent {
   jobId: string;
 }
 
-const config = readOrchestratorConfig();
+const config = orchestratorConfig.read();
 
 const deps: ApiDeps = {
   store: new DynamoDbJobStore(documentClient, config.tableName),

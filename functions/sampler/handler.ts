@@ -2,10 +2,10 @@ import type { Context } from 'aws-lambda';
 import { invokeSync } from '../shared/clients/lambda.js';
 import type { ReportAnswer, SamplerEvent } from '../shared/job.js';
 import { kernel } from '../shared/kernel/index.js';
-import { readSamplerConfig } from './config.js';
+import { samplerConfig } from './config.js';
 import { runTask, type TaskResult } from './task.js';
 
-const config = readSamplerConfig();
+const config = samplerConfig.read();
 
 export async function handler(event: SamplerEvent, context: Context): Promise<TaskResult> {
   const result = await runTask(event, {

@@ -118,3 +118,23 @@ export function environmentOf<V extends Variables>(variables: V, values: Environ
   }
   return environment;
 }
+
+/** One function's configuration: its variables, their names, its reader and the stack's writer. */
+export interface FunctionConfig<V extends Variables> {
+  readonly variables: V;
+  /** Field → variable name, e.g. `names.stallSeconds` is `'STALL_SECONDS'`. */
+  readonly names: VariableNames<V>;
+  /** Reads and checks the whole configuration; a missing or malformed variable throws, naming it. */
+  read(env?: Env): Config<V>;
+  /** The function's `environment` record (everything but what Lambda sets). */
+  environment(values: EnvironmentValues<V>): Record<string, string>;
+}
+
+export function functionConfig<V extends Variables>(variables: V): FunctionConfig<V> {
+  return {
+    variables,
+    names: variableNames(variables),
+    read: (env = process.env) => readConfig(variables, env),
+    environment: (values) => environmentOf(variables, values),
+  };
+}

@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ORCHESTRATOR_ENV,
-  ORCHESTRATOR_VARIABLES,
-  orchestratorEnvironment,
-  readOrchestratorConfig,
-  type OrchestratorEnvironment,
-} from '../../functions/orchestrator/config.js';
-import { PROGRESS_ENV, progressEnvironment, readProgressConfig } from '../../functions/progress/config.js';
-import { readSamplerConfig, SAMPLER_ENV, samplerEnvironment } from '../../functions/sampler/config.js';
+import { ORCHESTRATOR_ENV, orchestratorConfig } from '../../functions/orchestrator/config.js';
+import { PROGRESS_ENV, progressConfig } from '../../functions/progress/config.js';
+import { SAMPLER_ENV, samplerConfig } from '../../functions/sampler/config.js';
 import { intVariable, readInt } from '../../functions/shared/env.js';
+
+type OrchestratorEnvironment = Parameters<typeof orchestratorConfig.environment>[0];
 
 // The names are the functions' contract with the stack, the README, `env.json` for `sam local`
 // and the tests that tune a function: pinned here, the one place a test spells them.
@@ -52,15 +48,15 @@ const orchestratorValues: OrchestratorEnvironment = {
   jobTtlDays: 7,
 };
 /** What Lambda would hand the orchestrator: the stack's environment plus its own name. */
-const orchestratorEnv = () => ({ ...orchestratorEnvironment(orchestratorValues), AWS_LAMBDA_FUNCTION_NAME: 'orchestrator' });
+const orchestratorEnv = () => ({ ...orchestratorConfig.environment(orchestratorValues), AWS_LAMBDA_FUNCTION_NAME: 'orchestrator' });
 
 describe('orchestrator configuration', () => {
   it('reads back, typed, what the stack writes, and its own name from Lambda', () => {
-    expect(readOrchestratorConfig(orchestratorEnv())).toEqual({ ...orchestratorValues, functionName: 'orchestrator' });
+    expect(orchestratorConfig.read(orchestratorEnv())).toEqual({ ...orchestratorValues, functionName: 'orchestrator' });
   });
 
   it('the stack writes every variable but the one Lambda sets, as decimal strings', () => {
-    expect(orchestratorEnvironment(orchestratorValues)).toEqual({
+    expect(orchestratorConfig.environment(orchestratorValues)).toEqual({
       TABLE_NAME: 'jobs',
       SAMPLER_FUNCTION_NAME: 'sampler',
       MAX_TASKS: '1000',
@@ -77,10 +73,10 @@ describe('orchestrator configuration', () => {
   });
 
   it('accepts both ends of every range', () => {
-    for (const v of Object.values(ORCHESTRATOR_VARIABLES)) {
+    for (const v of Object.values(orchestratorConfig.variables)) {
       if (v.kind !== 'int') continue;
       for (const edge of [v.min, v.max]) {
-        expect(readOrchestratorConfig({ ...orchestratorEnv(), [v.name]: String(edge) })).toHaveProperty(
+        expect(orchestratorConfig.read({ ...orchestratorEnv(), [v.name]: String(edge) })).toHaveProperty(
           Object.entries(ORCHESTRATOR_ENV).find(([, name]) => name === v.name)![0],
           edge,
         );
@@ -91,8 +87,8 @@ describe('orchestrator configuration', () => {
   it.each(Object.values(ORCHESTRATOR_ENV))('throws naming %s when it is missing or empty', (name) => {
     const env: Record<string, string | undefined> = orchestratorEnv();
     delete env[name];
-    expect(() => readOrchestratorConfig(env)).toThrow(new RegExp(`^${name} environment variable is not set`));
-    expect(() => readOrchestratorConfig({ ...orchestratorEnv(), [name]: '' })).toThrow(new RegExp(`^${name} environment variable is not set`));
+    expect(() => orchestratorConfig.read(env)).toThrow(new RegExp(`^${name} environment variable is not set`));
+    expect(() => orchestratorConfig.read({ ...orchestratorEnv(), [name]: '' })).toThrow(new RegExp(`^${name} environment variable is not set`));
   });
 
   it.each([
@@ -109,47 +105,47 @@ describe('orchestrator configuration', () => {
     ['STALL_SECONDS', '0', 'an integer from 1 to 899'],
     ['JOB_TTL_DAYS', '366', 'an integer from 0 to 365'],
   ])('throws naming %s and its range when it is %s', (name, raw, range) => {
-    expect(() => readOrchestratorConfig({ ...orchestratorEnv(), [name]: raw })).toThrow(
+    expect(() => orchestratorConfig.read({ ...orchestratorEnv(), [name]: raw })).toThrow(
       `${name} environment variable must be ${range}, got "${raw}"`,
     );
   });
 
   it('builds no environment the handler would refuse', () => {
-    expect(() => orchestratorEnvironment({ ...orchestratorValues, samplerConcurrency: 0 })).toThrow(
+    expect(() => orchestratorConfig.environment({ ...orchestratorValues, samplerConcurrency: 0 })).toThrow(
       'SAMPLER_CONCURRENCY must be an integer from 1 to 100000, got 0',
     );
-    expect(() => orchestratorEnvironment({ ...orchestratorValues, stallSeconds: 1.5 })).toThrow('STALL_SECONDS must be an integer from 1 to 899, got 1.5');
-    expect(() => orchestratorEnvironment({ ...orchestratorValues, tableName: '' })).toThrow('TABLE_NAME must be a non-empty string');
+    expect(() => orchestratorConfig.environment({ ...orchestratorValues, stallSeconds: 1.5 })).toThrow('STALL_SECONDS must be an integer from 1 to 899, got 1.5');
+    expect(() => orchestratorConfig.environment({ ...orchestratorValues, tableName: '' })).toThrow('TABLE_NAME must be a non-empty string');
   });
 });
 
 describe('sampler configuration', () => {
-  const env = () => samplerEnvironment({ progressFunctionName: 'progress', reportIntervalMs: 1000 });
+  const env = () => samplerConfig.environment({ progressFunctionName: 'progress', reportIntervalMs: 1000 });
 
   it('reads back, typed, what the stack writes', () => {
     expect(env()).toEqual({ PROGRESS_FUNCTION_NAME: 'progress', REPORT_INTERVAL_MS: '1000' });
-    expect(readSamplerConfig(env())).toEqual({ progressFunctionName: 'progress', reportIntervalMs: 1000 });
+    expect(samplerConfig.read(env())).toEqual({ progressFunctionName: 'progress', reportIntervalMs: 1000 });
   });
 
   it('takes a report interval of 0 (a report at every block boundary) and refuses more than a minute', () => {
-    expect(readSamplerConfig({ ...env(), REPORT_INTERVAL_MS: '0' }).reportIntervalMs).toBe(0);
-    expect(() => readSamplerConfig({ ...env(), REPORT_INTERVAL_MS: '60001' })).toThrow(
+    expect(samplerConfig.read({ ...env(), REPORT_INTERVAL_MS: '0' }).reportIntervalMs).toBe(0);
+    expect(() => samplerConfig.read({ ...env(), REPORT_INTERVAL_MS: '60001' })).toThrow(
       'REPORT_INTERVAL_MS environment variable must be an integer from 0 to 60000, got "60001"',
     );
   });
 
   it('throws naming a missing variable; no value has a default', () => {
-    expect(() => readSamplerConfig({ PROGRESS_FUNCTION_NAME: 'progress' })).toThrow(
+    expect(() => samplerConfig.read({ PROGRESS_FUNCTION_NAME: 'progress' })).toThrow(
       'REPORT_INTERVAL_MS environment variable is not set; it must be an integer from 0 to 60000',
     );
-    expect(() => readSamplerConfig({ REPORT_INTERVAL_MS: '1000' })).toThrow('PROGRESS_FUNCTION_NAME environment variable is not set');
+    expect(() => samplerConfig.read({ REPORT_INTERVAL_MS: '1000' })).toThrow('PROGRESS_FUNCTION_NAME environment variable is not set');
   });
 });
 
 describe('progress configuration', () => {
   it('reads the table name, and throws naming it when missing', () => {
-    expect(readProgressConfig(progressEnvironment({ tableName: 'jobs' }))).toEqual({ tableName: 'jobs' });
-    expect(() => readProgressConfig({})).toThrow('TABLE_NAME environment variable is not set');
+    expect(progressConfig.read(progressConfig.environment({ tableName: 'jobs' }))).toEqual({ tableName: 'jobs' });
+    expect(() => progressConfig.read({})).toThrow('TABLE_NAME environment variable is not set');
   });
 });
 
