@@ -1,8 +1,6 @@
 // The local cloud: runs a synthesized CDK stack on 127.0.0.1 (DynamoDB, the
 // Lambda Invoke API with warm worker processes, API Gateway REST), so the
 // unmodified handlers and SDK clients work with only their endpoints changed.
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ACCOUNT_ID, REGION, Resolver, loadTemplate } from './template.js';
@@ -16,6 +14,7 @@ import { applyOverrides, functionNamed, noSuchFunction, findFunction, type EnvOv
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
 import { startDynamoDbFront } from './faults/dynamodb-front.js';
+import { close, endpointOf, listen } from './http.js';
 
 export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
@@ -146,26 +145,6 @@ function apiThrottling(option: LocalCloudOptions['apiThrottling']): LocalCloudOp
   const [rate, burst] = env.split(',').map(Number);
   if (!(rate! > 0 && burst! > 0)) throw new Error(`LOCAL_CLOUD_API_THROTTLING must be "off" or "rate,burst", got "${env}"`);
   return { rateLimit: rate!, burstLimit: burst! };
-}
-
-function listen(handler: RequestListener, port: number): Promise<Server> {
-  const server = createServer(handler);
-  server.keepAliveTimeout = 5_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function endpointOf(server: Server): string {
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 /** The environment a worker process sees: the template's variables plus what Lambda sets. */
