@@ -15,6 +15,7 @@ import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
 import { startDynamoDbFront } from './faults/dynamodb-front.js';
 import { close, endpointOf, listen } from './http.js';
+import { chooseNode } from './lambda/node-binary.js';
 
 export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
@@ -192,6 +193,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   }
   const warnings = [...stack.warnings, ...apis.flatMap((a) => a.warnings)];
   if (apis.length > 1) warnings.push(`several REST APIs; serving ${apis[0]!.logicalId} only`);
+  const node = chooseNode(stack.functions.filter((f) => !f.problem).map((f) => f.runtime));
+  if (node.warning) warnings.push(node.warning);
   for (const w of warnings) log(`[local] warning: ${w}`);
 
   const cleanup: (() => Promise<void>)[] = [];
@@ -226,6 +229,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', 1_000),
       defaultConcurrency: numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', 10),
       maxWorkersPerFunction: workerCaps(opts.maxWorkersPerFunction, stack.functions),
+      nodeFor: (def) => node.pathFor(def.runtime),
       ...(injector && { faults: injector }),
     });
     const service = lambda;

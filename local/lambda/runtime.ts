@@ -103,12 +103,14 @@ class Worker {
   constructor(
     def: FunctionDef,
     env: Record<string, string>,
+    execPath: string,
     private readonly emit: (requestId: string | undefined, text: string, inv?: Invocation) => void,
   ) {
     const spawnedAt = performance.now();
     this.proc = fork(WORKER_RUNTIME, [], {
       cwd: def.codeDir,
       env,
+      execPath,
       // A bare Node, whatever loaders the host process runs under (tsx, vitest).
       execArgv: [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -194,6 +196,8 @@ export class FunctionRuntime {
   onSlotFree: () => void = () => undefined;
   /** Breaks chosen invocations (throw, crash, run into the timeout) when faults are configured. */
   faults?: FaultInjector;
+  /** The Node.js binary workers run on (see node-binary.ts). */
+  nodePath = process.execPath;
   /** The newest invocations, oldest first. */
   readonly records = new Newest<InvocationRecord>(MAX_RECORDS);
 
@@ -300,7 +304,7 @@ export class FunctionRuntime {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.def, this.env, (id, text, inv) => this.emitLine(id, text, inv));
+    const worker = new Worker(this.def, this.env, this.nodePath, (id, text, inv) => this.emitLine(id, text, inv));
     this.workers.add(worker);
     void worker.exited.then(() => {
       this.workers.delete(worker);

@@ -31,6 +31,8 @@ export interface LambdaServiceOptions {
   maxWorkersPerFunction?: (def: FunctionDef) => number;
   /** Breaks chosen events and invocations. */
   faults?: FaultInjector;
+  /** The Node.js binary a function's workers run on; the host's by default. */
+  nodeFor?: (def: FunctionDef) => string;
 }
 
 class ServiceError extends Error {
@@ -64,6 +66,7 @@ export class LambdaService {
       const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction?.(def));
       rt.onSlotFree = () => this.events.pump(rt);
       if (opts.faults) rt.faults = opts.faults;
+      if (opts.nodeFor) rt.nodePath = opts.nodeFor(def);
       this.runtimes.set(def.name, rt);
     }
   }
