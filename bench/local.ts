@@ -11,7 +11,7 @@ import { ApiClient, type JobRequest } from '../cli/api-client.js';
 import { formatCount } from '../cli/numbers.js';
 import { ensureSynth } from '../cli/synth.js';
 import { startLocalCloud } from '../local/index.js';
-import { quantile } from '../test/helpers/pool.js';
+import { quantile } from './stats.js';
 
 const NOOP_TEMPLATE = fileURLToPath(new URL('./local-fixture/Noop.template.json', import.meta.url));
 const INVOKES = 500;

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { quantile } from '../helpers/pool.js';
 import { FIXTURE_TEMPLATE, FN, startFixtureCloud, waitFor } from './helpers.js';
 
 function alive(pid: number): boolean {
@@ -44,9 +45,8 @@ describe('worker processes', () => {
         await call();
         samples.push(performance.now() - started);
       }
-      samples.sort((a, b) => a - b);
-      const p50 = samples[Math.floor(samples.length * 0.5)]!;
-      const p99 = samples[Math.floor(samples.length * 0.99)]!;
+      const p50 = quantile(samples, 0.5);
+      const p99 = quantile(samples, 0.99);
       console.log(`warm sync invoke through the SDK: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms (n=${samples.length})`);
       // Loose bounds: a regression guard, not a benchmark (that is bench:local).
       expect(p50).toBeLessThan(25);
