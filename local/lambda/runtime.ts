@@ -99,6 +99,8 @@ class Worker {
   dead = false;
   current?: Invocation;
   exitReason?: string;
+  /** Killed because the cloud is stopping: its invocation ends as stopped, not as a function error. */
+  stopping = false;
 
   constructor(
     def: FunctionDef,
@@ -120,6 +122,11 @@ class Worker {
         this.dead = true;
         this.exitReason ??= signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
         const inv = this.current;
+        if (this.stopping) {
+          inv?.settle({ ok: false, status: 'stopped' });
+          resolve();
+          return;
+        }
         inv?.settle({
           ok: false,
           status: 'error',
@@ -251,6 +258,7 @@ export class FunctionRuntime {
     this.stopped = true;
     for (const w of [...this.waiters.splice(0), ...this.workerWaiters.splice(0)]) w.reject(new StoppedError('local cloud stopped'));
     const exits = [...this.workers].map((w) => {
+      w.stopping = true;
       w.kill();
       return w.exited;
     });
@@ -399,6 +407,11 @@ export class FunctionRuntime {
       });
       if (fault) faultTimer = setTimeout(() => strike(fault), fault.atMs);
     });
+    if (outcome.status === 'stopped') {
+      // The cloud stopped under the invocation: the platform lines say so, and callers get a StoppedError.
+      this.finish(inv, invokeStarted, outcome, initMs);
+      throw new StoppedError('local cloud stopped');
+    }
     if (outcome.status !== undefined) worker.kill();
     if (!worker.dead && !this.stopped) this.idle.push(worker);
     return this.finish(inv, invokeStarted, outcome, initMs);

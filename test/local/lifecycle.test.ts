@@ -25,7 +25,7 @@ describe('worker processes', () => {
       const lines = t.logs.filter((l) => l.startsWith(`[${FN.echo}]`));
       expect(lines.filter((l) => l.includes('INIT_START'))).toHaveLength(1);
       const reports = lines.filter((l) => l.includes('REPORT RequestId:'));
-      expect(reports).toHaveLength(2);
+      expect(reports).toHaveLength(1);
       expect(reports[0]).toMatch(/\tInit Duration: [\d.]+ ms/);
       expect(reports[1]).not.toMatch(/Init Duration/);
       expect(t.cloud.workerPids()).toHaveLength(1);
@@ -83,6 +83,27 @@ describe('worker processes', () => {
     await running;
     expect(pids.filter(alive)).toEqual([]);
     expect(t.cloud.workerPids()).toEqual([]);
+  });
+
+  it('stop() ends invocations in flight as stopped, not as function errors', async () => {
+    const t = await startFixtureCloud({ timeoutOverrides: { [FN.slow]: 30 } });
+    const sync = t.lambda.send(new InvokeCommand({ FunctionName: FN.slow, Payload: '{"ms":5000}' })).catch((err: Error) => err);
+    await t.lambda.send(new InvokeCommand({ FunctionName: FN.slow, InvocationType: 'Event', Payload: '{"ms":5000}' }));
+    // The function's reserved concurrency is 1: one invocation runs, the event waits in the queue.
+    await waitFor(() => t.logs.some((l) => l.startsWith(`[${FN.slow}] START`)) || undefined, 10_000, 'a running invocation');
+    expect(t.cloud.pendingEvents()).toBe(1);
+    await t.stop();
+    const error = await sync;
+    const slow = t.logs.filter((l) => l.startsWith(`[${FN.slow}]`));
+    const reports = slow.filter((l) => l.includes('REPORT RequestId:'));
+    expect(reports).toHaveLength(1);
+    for (const report of reports) expect(report).toMatch(/\tStatus: stopped$/);
+    expect(slow.filter((l) => /Status: error|Runtime\.ExitError|async attempt|delivery failed|discarded/.test(l))).toEqual([]);
+    const records = t.cloud.invocations(FN.slow);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.ok).toBeUndefined();
+    expect(records[0]!.endedAt).toBeTypeOf('number');
+    expect(error).toBeInstanceOf(Error);
   });
 
   it('workers exit on their own when the process hosting the cloud dies', async () => {
