@@ -220,7 +220,8 @@ function sendError(res: ServerResponse, err: ServiceError): void {
     res,
     err.status,
     { 'x-amzn-RequestId': randomUUID(), 'x-amzn-ErrorType': err.type, 'Content-Type': 'application/json' },
-    JSON.stringify({ ...err.extra, Type: 'User', message: err.message }),
+    // Lambda marks who is at fault: `User` for the caller's errors (4xx), `Service` for its own (ServiceException, 5xx).
+    JSON.stringify({ ...err.extra, Type: err.status >= 500 ? 'Service' : 'User', message: err.message }),
   );
 }
 
