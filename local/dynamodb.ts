@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { TableDef } from './stack.js';
 import { close, endpointOf, listen } from './http.js';
+import { warning } from './log.js';
 
 /** How long stop() lets requests in progress finish. */
 const STOP_DRAIN_MS = 2_000;
@@ -122,7 +123,7 @@ export async function startDynamoDb(opts: DynamoDbOptions): Promise<LocalDynamoD
         .then((n) => {
           if (n > 0) opts.log(`[dynamodb] TTL removed ${n} expired item(s)`);
         })
-        .catch((err: unknown) => opts.log(`[dynamodb] TTL sweep failed: ${String(err)}`))
+        .catch((err: unknown) => opts.log(warning(`dynamodb: TTL sweep failed: ${String(err)}`)))
         .finally(schedule);
     }, opts.ttlSweepIntervalMs);
   };

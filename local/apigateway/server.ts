@@ -11,6 +11,7 @@ import { renderGatewayResponse, type GatewayError, type RequestFacts } from './r
 import { verifySigV4 } from './sigv4.js';
 import { ModelValidator } from './validation.js';
 import { clientRecord } from './record.js';
+import { warning } from '../log.js';
 import { eventHeaders, lastValues, normaliseIp, proxyEvent } from './proxy-event.js';
 
 /** API Gateway cuts an integration at 29 s. */
@@ -150,12 +151,12 @@ export class ApiGateway {
     }
     const internal: GatewayError = { type: 'API_CONFIGURATION_ERROR', message: 'Internal server error', errorType: 'InternalServerErrorException' };
     if (integration.type !== 'AWS_PROXY') {
-      this.opts.log(`[api] ${requestId} ${integration.description} is not supported locally`);
+      this.opts.log(warning(`api: ${requestId} ${integration.description} is not supported locally`));
       return gatewayError(internal);
     }
     const target = this.opts.lambda.find(integration.functionName);
     if (!target) {
-      this.opts.log(`[api] ${requestId} integration function ${integration.functionName} not found`);
+      this.opts.log(warning(`api: ${requestId} integration function ${integration.functionName} not found`));
       return gatewayError(internal);
     }
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { close, endpointOf, listen, readAll } from '../http.js';
+import { warning } from '../log.js';
 import type { FaultInjector } from './injector.js';
 
 export interface DynamoDbFront {
@@ -60,7 +61,7 @@ export async function startDynamoDbFront(target: string, injector: FaultInjector
 
   const server = await listen((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      log(`[dynamodb] fault front: ${String(err)}`);
+      log(warning(`dynamodb fault front: ${String(err)}`));
       if (!res.headersSent) sendError(res, 500, JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'Internal server error' }));
       else res.destroy();
     });
