@@ -104,7 +104,7 @@ export interface LocalCloud {
   pendingEvents(): number;
   /** Invocations admitted and not yet ended, of one function (logical id or construct name) or of all. */
   invocationsInFlight(fn?: string): number;
-  /** The newest 100,000 invocations of one function (logical id or construct name) or of all, in order of admission. */
+  /** Invocations of one function (logical id or construct name) or of all, in order of admission: the newest 100,000 of each function. */
   invocations(fn?: string): InvocationRecord[];
   /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
   faults?: LocalFaults;
