@@ -25,7 +25,7 @@ describe('worker processes', () => {
       const lines = t.logs.filter((l) => l.startsWith(`[${FN.echo}]`));
       expect(lines.filter((l) => l.includes('INIT_START'))).toHaveLength(1);
       const reports = lines.filter((l) => l.includes('REPORT RequestId:'));
-      expect(reports).toHaveLength(1);
+      expect(reports).toHaveLength(2);
       expect(reports[0]).toMatch(/\tInit Duration: [\d.]+ ms/);
       expect(reports[1]).not.toMatch(/Init Duration/);
       expect(t.cloud.workerPids()).toHaveLength(1);
