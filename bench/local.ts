@@ -12,7 +12,7 @@ import { formatCount } from '../cli/numbers.js';
 import { ensureSynth } from '../cli/synth.js';
 import { jobKey } from '../functions/shared/store/items.js';
 import { startLocalCloud } from '../local/index.js';
-import { quantile } from '../test/helpers/pool.js';
+import { quantile } from './stats.js';
 
 const NOOP_TEMPLATE = fileURLToPath(new URL('./local-fixture/Noop.template.json', import.meta.url));
 const INVOKES = 500;

@@ -2,7 +2,6 @@
 // folder, and a TTL sweeper (dynalite never expires items; DynamoDB does).
 import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import {
   CreateTableCommand,
@@ -14,6 +13,8 @@ import {
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import type { TableDef } from './stack.js';
+import { close, endpointOf, listen } from './http.js';
+import { warning } from './log.js';
 
 /** How long stop() lets requests in progress finish. */
 const STOP_DRAIN_MS = 2_000;
@@ -41,11 +42,8 @@ export interface LocalDynamoDb {
 export async function startDynamoDb(opts: DynamoDbOptions): Promise<LocalDynamoDb> {
   if (opts.path) mkdirSync(opts.path, { recursive: true });
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.path ? { path: opts.path } : {}) });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, '127.0.0.1', () => resolve());
-  });
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await listen(server, opts.port);
+  const endpoint = endpointOf(server);
   const client = new DynamoDBClient({ endpoint, region: opts.region, credentials: opts.credentials, maxAttempts: 1 });
 
   // Requests being answered. dynalite closes its database once the server has closed, and throws
@@ -93,10 +91,7 @@ export async function startDynamoDb(opts: DynamoDbOptions): Promise<LocalDynamoD
         setTimeout(resolve, STOP_DRAIN_MS).unref();
       });
     }
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await close(server);
   };
 
   try {
@@ -128,7 +123,7 @@ export async function startDynamoDb(opts: DynamoDbOptions): Promise<LocalDynamoD
         .then((n) => {
           if (n > 0) opts.log(`[dynamodb] TTL removed ${n} expired item(s)`);
         })
-        .catch((err: unknown) => opts.log(`[dynamodb] TTL sweep failed: ${String(err)}`))
+        .catch((err: unknown) => opts.log(warning(`dynamodb: TTL sweep failed: ${String(err)}`)))
         .finally(schedule);
     }, opts.ttlSweepIntervalMs);
   };

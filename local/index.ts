@@ -1,8 +1,6 @@
 // The local cloud: runs a synthesized CDK stack on 127.0.0.1 (DynamoDB, the
 // Lambda Invoke API with warm worker processes, API Gateway REST), so the
 // unmodified handlers and SDK clients work with only their endpoints changed.
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ACCOUNT_ID, REGION, Resolver, loadTemplate } from './template.js';
@@ -12,13 +10,17 @@ import { LambdaService, type DestinationRecord } from './lambda/service.js';
 import type { InvocationRecord } from './lambda/runtime.js';
 import { readRestApis } from './apigateway/model.js';
 import { ApiGateway } from './apigateway/server.js';
-import { applyOverrides, functionNamed, noSuchFunction, findFunction, type EnvOverrides, type TimeoutOverrides } from './settings.js';
+import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
 import { startDynamoDbFront } from './faults/dynamodb-front.js';
+import { close, endpointOf, listen } from './http.js';
+import { chooseNode } from './lambda/node-binary.js';
+import { warning } from './log.js';
 
 export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
+export { WARNING_PREFIX } from './log.js';
 
 export interface LocalCloudOptions {
   /** e.g. `cdk.out/PiStack.template.json`; asset folders are read next to it. */
@@ -102,7 +104,7 @@ export interface LocalCloud {
   pendingEvents(): number;
   /** Invocations admitted and not yet ended, of one function (logical id or construct name) or of all. */
   invocationsInFlight(fn?: string): number;
-  /** The newest 100,000 invocations of one function (logical id or construct name) or of all, in order of admission. */
+  /** Invocations of one function (logical id or construct name) or of all, in order of admission: the newest 100,000 of each function. */
   invocations(fn?: string): InvocationRecord[];
   /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
   faults?: LocalFaults;
@@ -119,15 +121,22 @@ export const LOCAL_CREDENTIALS = {
 } as const;
 const LOCAL_SESSION_TOKEN = 'local-cloud-session-token';
 
-function numberOption(value: number | undefined, envName: string, fallback: number): number {
+/** A count of processes or invocations. */
+const COUNT_RANGE: NumberRange = { min: 1, max: 100_000, integer: true };
+/** A period that must not be zero. */
+const PERIOD_RANGE: NumberRange = { ...MS_RANGE, min: 1 };
+
+/** The option when given, else the environment variable (checked by the one rule for numeric settings), else the default. */
+function numberOption(value: number | undefined, envName: string, range: NumberRange, fallback: number): number;
+function numberOption(value: number | undefined, envName: string, range: NumberRange): number | undefined;
+function numberOption(value: number | undefined, envName: string, range: NumberRange, fallback?: number): number | undefined {
   if (value !== undefined) return value;
-  const env = process.env[envName];
-  return env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : fallback;
+  return numberSetting(envName, range) ?? fallback;
 }
 
 function workerCaps(option: LocalCloudOptions['maxWorkersPerFunction'], functions: FunctionDef[]): (def: FunctionDef) => number {
   if (typeof option !== 'object') {
-    const all = numberOption(option, 'LOCAL_CLOUD_MAX_WORKERS', Infinity);
+    const all = numberOption(option, 'LOCAL_CLOUD_MAX_WORKERS', COUNT_RANGE, Infinity);
     return () => all;
   }
   const caps = new Map<string, number>();
@@ -143,29 +152,12 @@ function apiThrottling(option: LocalCloudOptions['apiThrottling']): LocalCloudOp
   const env = process.env.LOCAL_CLOUD_API_THROTTLING?.trim();
   if (env === undefined || env === '') return undefined;
   if (env === 'off') return false;
-  const [rate, burst] = env.split(',').map(Number);
-  if (!(rate! > 0 && burst! > 0)) throw new Error(`LOCAL_CLOUD_API_THROTTLING must be "off" or "rate,burst", got "${env}"`);
-  return { rateLimit: rate!, burstLimit: burst! };
-}
-
-function listen(handler: RequestListener, port: number): Promise<Server> {
-  const server = createServer(handler);
-  server.keepAliveTimeout = 5_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-function endpointOf(server: Server): string {
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const parts = env.split(',');
+  if (parts.length !== 2) throw new Error(`LOCAL_CLOUD_API_THROTTLING must be "off" or "rate,burst", got "${env}"`);
+  // API Gateway's limits: a rate above 0 requests per second, a burst of at least 1 request.
+  const rateLimit = parseNumberSetting('LOCAL_CLOUD_API_THROTTLING rate', parts[0]!, { min: Number.MIN_VALUE, max: 1e9 });
+  const burstLimit = parseNumberSetting('LOCAL_CLOUD_API_THROTTLING burst', parts[1]!, { min: 1, max: 1e9, integer: true });
+  return { rateLimit, burstLimit };
 }
 
 /** The environment a worker process sees: the template's variables plus what Lambda sets. */
@@ -213,11 +205,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   }
   const warnings = [...stack.warnings, ...apis.flatMap((a) => a.warnings)];
   if (apis.length > 1) warnings.push(`several REST APIs; serving ${apis[0]!.logicalId} only`);
-  for (const w of warnings) log(`[local] warning: ${w}`);
+  const node = chooseNode(stack.functions.filter((f) => !f.problem).map((f) => f.runtime));
+  if (node.warning) warnings.push(node.warning);
+  for (const w of warnings) log(warning(w));
 
   const cleanup: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
-    for (const step of cleanup.splice(0).reverse()) await step().catch((err: unknown) => log(`[local] stop: ${String(err)}`));
+    for (const step of cleanup.splice(0).reverse()) await step().catch((err: unknown) => log(warning(`stop: ${String(err)}`)));
   };
 
   try {
@@ -227,7 +221,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       port: opts.dynamodbPort ?? 0,
       region: REGION,
       credentials: { ...LOCAL_CREDENTIALS },
-      ttlSweepIntervalMs: numberOption(opts.ttlSweepIntervalMs, 'LOCAL_CLOUD_TTL_SWEEP_MS', 10_000),
+      ttlSweepIntervalMs: numberOption(opts.ttlSweepIntervalMs, 'LOCAL_CLOUD_TTL_SWEEP_MS', PERIOD_RANGE, 10_000),
       log,
     });
     cleanup.push(() => dynamo.stop());
@@ -244,9 +238,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: functionsDynamoDb };
     lambda = new LambdaService(stack.functions, stack.queues, (def) => workerEnv(def, endpoints), {
       log,
-      retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', 1_000),
-      defaultConcurrency: numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', 10),
+      retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', MS_RANGE, 1_000),
+      defaultConcurrency: numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', COUNT_RANGE, 10),
       maxWorkersPerFunction: workerCaps(opts.maxWorkersPerFunction, stack.functions),
+      nodeFor: (def) => node.pathFor(def.runtime),
       ...(injector && { faults: injector }),
     });
     const service = lambda;
@@ -256,7 +251,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     let apiUrl = '';
     const api = apis[0];
     if (api) {
-      const integrationTimeout = opts.integrationTimeoutMs ?? (process.env.LOCAL_CLOUD_INTEGRATION_TIMEOUT_MS ? Number(process.env.LOCAL_CLOUD_INTEGRATION_TIMEOUT_MS) : undefined);
+      const integrationTimeout = numberOption(opts.integrationTimeoutMs, 'LOCAL_CLOUD_INTEGRATION_TIMEOUT_MS', PERIOD_RANGE);
       const gateway = new ApiGateway({
         api,
         lambda: service,

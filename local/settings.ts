@@ -9,6 +9,41 @@ export type EnvOverrides = Record<string, Record<string, string | number | boole
 /** Timeout in seconds by function (logical id or construct name). */
 export type TimeoutOverrides = Record<string, number>;
 
+/** What a numeric setting accepts: at least `min`, at most `max`, a whole number when `integer`. */
+export interface NumberRange {
+  min: number;
+  max: number;
+  integer?: boolean;
+}
+
+/** Milliseconds a timer can wait (Node's setTimeout caps delays at 2^31 - 1). */
+export const MS_RANGE: NumberRange = { min: 0, max: 2 ** 31 - 1, integer: true };
+
+/**
+ * Reads a number given as text for `name` (a setting's name, used in the error): a plain decimal
+ * number within the range. Anything else (a typo, units, a value out of range) is an error naming
+ * the setting, never a silent default.
+ */
+export function parseNumberSetting(name: string, text: string, range: NumberRange): number {
+  const trimmed = text.trim();
+  const n = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i.test(trimmed) ? Number(trimmed) : NaN;
+  const kind = range.integer ? 'a whole number' : 'a number';
+  if (!Number.isFinite(n) || (range.integer && !Number.isInteger(n)) || n < range.min || n > range.max) {
+    throw new Error(`${name} must be ${kind} from ${range.min} to ${range.max}, got "${text}"`);
+  }
+  return n;
+}
+
+/**
+ * The rule for every numeric LOCAL_CLOUD_* environment variable: unset or empty means the default
+ * (undefined here); any other value must be a number in range (see parseNumberSetting).
+ */
+export function numberSetting(envName: string, range: NumberRange): number | undefined {
+  const raw = process.env[envName];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return parseNumberSetting(envName, raw, range);
+}
+
 /** The JSON an environment variable names: a file path, or the JSON itself when it starts with `{`. */
 export function readJsonSetting(envName: string): unknown {
   const raw = process.env[envName];

@@ -65,7 +65,7 @@ export function readStack(resolver: Resolver, templatePath: string): StackModel 
   const warnings: string[] = [];
   const functions = resolver
     .resourcesOfType('AWS::Lambda::Function')
-    .map(([id, res]) => readFunction(resolver, templateDir, id, res, warnings));
+    .map(([id, res]) => readFunction(resolver, templateDir, id, res));
   for (const [id, res] of resolver.resourcesOfType('AWS::Lambda::EventInvokeConfig')) {
     applyEventInvokeConfig(resolver, functions, id, res, warnings);
   }
@@ -81,7 +81,7 @@ export function readStack(resolver: Resolver, templatePath: string): StackModel 
   return { templateDir, resolver, functions, tables, queues, warnings };
 }
 
-function readFunction(resolver: Resolver, templateDir: string, id: string, res: CfnResource, notes: string[]): FunctionDef {
+function readFunction(resolver: Resolver, templateDir: string, id: string, res: CfnResource): FunctionDef {
   const p = res.Properties ?? {};
   const fn: FunctionDef = {
     logicalId: id,
@@ -112,9 +112,6 @@ function readFunction(resolver: Resolver, templateDir: string, id: string, res: 
     }
     fn.codeDir = findCodeDir(templateDir, id, res);
     if (!fn.runtime.startsWith('nodejs')) fn.problem = `runtime ${fn.runtime} is not supported locally (Node.js only)`;
-    const wanted = Number(/^nodejs(\d+)/.exec(fn.runtime)?.[1]);
-    const local = Number(process.versions.node.split('.')[0]);
-    if (wanted && wanted !== local) notes.push(`function ${id}: ${fn.runtime} runs on the local Node.js ${process.versions.node}`);
   } catch (err) {
     fn.problem = (err as Error).message;
   }

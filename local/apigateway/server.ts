@@ -1,25 +1,24 @@
 // API Gateway (REST, v1) on 127.0.0.1: the template's routes under /<stage>/,
-// IAM (SigV4) authorization, request validation, Lambda proxy integration with
-// the same event the deployed API sends, and the template's gateway responses.
+// IAM (SigV4) authorization, request validation, stage throttling, Lambda proxy
+// integration (the event is built by proxy-event.ts) and the template's gateway responses.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ThrottledError, StoppedError, type InvocationResult } from '../lambda/runtime.js';
-import { readBody, type LambdaService } from '../lambda/service.js';
+import type { LambdaService } from '../lambda/service.js';
+import { headerValue, readBody } from '../http.js';
 import type { ApiModel, MethodDef, ResourceNode } from './model.js';
 import { renderGatewayResponse, type GatewayError, type RequestFacts } from './responses.js';
 import { verifySigV4 } from './sigv4.js';
 import { ModelValidator } from './validation.js';
 import { clientRecord } from './record.js';
+import { warning } from '../log.js';
+import { eventHeaders, lastValues, normaliseIp, proxyEvent } from './proxy-event.js';
 
 /** API Gateway cuts an integration at 29 s. */
 export const DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000;
 /** REST API payload limit. */
 const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 const PROXY_RESPONSE_KEYS = new Set(['statusCode', 'headers', 'multiValueHeaders', 'body', 'isBase64Encoded']);
-
-/** The caller identity API Gateway reports for a request signed with the local credentials. */
-const LOCAL_PRINCIPAL_ID = 'AIDALOCALCLOUDUSER00';
-const LOCAL_USER_ARN = (account: string): string => `arn:aws:iam::${account}:user/local-cloud`;
 
 export interface ApiGatewayOptions {
   api: ApiModel;
@@ -152,60 +151,38 @@ export class ApiGateway {
     }
     const internal: GatewayError = { type: 'API_CONFIGURATION_ERROR', message: 'Internal server error', errorType: 'InternalServerErrorException' };
     if (integration.type !== 'AWS_PROXY') {
-      this.opts.log(`[api] ${requestId} ${integration.description} is not supported locally`);
+      this.opts.log(warning(`api: ${requestId} ${integration.description} is not supported locally`));
       return gatewayError(internal);
     }
     const target = this.opts.lambda.find(integration.functionName);
     if (!target) {
-      this.opts.log(`[api] ${requestId} integration function ${integration.functionName} not found`);
+      this.opts.log(warning(`api: ${requestId} integration function ${integration.functionName} not found`));
       return gatewayError(internal);
     }
 
     const binary = isBinary(contentType, api.binaryMediaTypes);
-    const event = {
-      resource: matched.node.path,
-      path: resourcePath,
-      httpMethod: method,
+    const event = proxyEvent({
+      req,
+      api,
+      node: matched.node,
+      resourcePath,
+      rawPath,
+      method,
       headers,
       multiValueHeaders,
-      queryStringParameters: Object.keys(query).length ? query : null,
-      multiValueQueryStringParameters: Object.keys(query).length ? allValues(search) : null,
-      pathParameters: Object.keys(matched.pathParameters).length ? matched.pathParameters : null,
-      stageVariables: api.stageVariables,
-      requestContext: {
-        resourceId: matched.node.id,
-        resourcePath: matched.node.path,
-        httpMethod: method,
-        extendedRequestId,
-        requestTime: clfDate(new Date(requestTimeEpoch)),
-        path: rawPath,
-        accountId: this.opts.accountId,
-        protocol: `HTTP/${req.httpVersion}`,
-        stage: api.stageName,
-        domainPrefix: facts.domainName.split('.')[0],
-        requestTimeEpoch,
-        requestId,
-        identity: {
-          cognitoIdentityPoolId: null,
-          accountId: identity ? this.opts.accountId : null,
-          cognitoIdentityId: null,
-          caller: identity ? LOCAL_PRINCIPAL_ID : null,
-          sourceIp,
-          principalOrgId: null,
-          accessKey: identity ? identity.accessKey : null,
-          cognitoAuthenticationType: null,
-          cognitoAuthenticationProvider: null,
-          userArn: identity ? LOCAL_USER_ARN(this.opts.accountId) : null,
-          userAgent: facts.userAgent || null,
-          user: identity ? LOCAL_PRINCIPAL_ID : null,
-        },
-        domainName: facts.domainName,
-        deploymentId: api.deploymentId,
-        apiId: api.id,
-      },
-      body: size === 0 ? null : binary ? body.toString('base64') : body.toString('utf8'),
-      isBase64Encoded: size > 0 && binary,
-    };
+      query: search,
+      pathParameters: matched.pathParameters,
+      requestId,
+      extendedRequestId,
+      requestTimeEpoch,
+      accountId: this.opts.accountId,
+      domainName: facts.domainName,
+      sourceIp,
+      userAgent: facts.userAgent,
+      identity,
+      body: size === 0 ? undefined : body,
+      binary,
+    });
 
     const timeoutMs = this.opts.integrationTimeoutMs ?? integration.timeoutMs ?? DEFAULT_INTEGRATION_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
@@ -304,48 +281,6 @@ function safeDecode(s: string): string {
   }
 }
 
-/** Headers as API Gateway passes them: original case, last value in `headers`, all in `multiValueHeaders`. */
-function eventHeaders(req: IncomingMessage): { headers: Record<string, string>; multiValueHeaders: Record<string, string[]> } {
-  const headers = clientRecord<string>();
-  const multiValueHeaders = clientRecord<string[]>();
-  const names = new Map<string, string>();
-  const add = (name: string, value: string): void => {
-    const key = names.get(name.toLowerCase()) ?? name;
-    names.set(name.toLowerCase(), key);
-    headers[key] = value;
-    (multiValueHeaders[key] ??= []).push(value);
-  };
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) add(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-  const ip = normaliseIp(req.socket.remoteAddress);
-  const forwarded = headers[names.get('x-forwarded-for') ?? ''];
-  add('X-Forwarded-For', forwarded ? `${forwarded}, ${ip}` : ip);
-  add('X-Forwarded-Port', String(req.socket.localPort ?? ''));
-  add('X-Forwarded-Proto', 'http');
-  add('X-Amzn-Trace-Id', `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`);
-  return { headers, multiValueHeaders };
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function normaliseIp(ip: string | undefined): string {
-  return (ip ?? '127.0.0.1').replace(/^::ffff:/, '');
-}
-
-function lastValues(params: URLSearchParams): Record<string, string> {
-  const out = clientRecord<string>();
-  for (const [k, v] of params) out[k] = v;
-  return out;
-}
-
-function allValues(params: URLSearchParams): Record<string, string[]> {
-  const out = clientRecord<string[]>();
-  for (const [k, v] of params) (out[k] ??= []).push(v);
-  return out;
-}
-
 function missingParameters(method: MethodDef, headers: Record<string, string>, query: Record<string, string>): string[] {
   const lowerHeaders = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
   const missing: string[] = [];
@@ -366,13 +301,6 @@ function isBinary(contentType: string, types: string[]): boolean {
     if (pattern.endsWith('/*')) return contentType.startsWith(pattern.slice(0, -1));
     return pattern === contentType;
   });
-}
-
-/** `[dd/MMM/yyyy:HH:mm:ss +0000]` as in `requestContext.requestTime`. */
-function clfDate(d: Date): string {
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const p = (n: number): string => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
 /** Checks the function's answer is a Lambda proxy response; undefined when malformed. */

@@ -2,9 +2,9 @@
 // with DynamoDB's own error answers (throttling, hot key, internal error, also after the write).
 import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { readBody } from '../lambda/service.js';
+import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { close, endpointOf, listen, readAll } from '../http.js';
+import { warning } from '../log.js';
 import type { FaultInjector } from './injector.js';
 
 export interface DynamoDbFront {
@@ -15,9 +15,6 @@ export interface DynamoDbFront {
 /** DynamoDB request ids are 52 upper-case letters and digits. */
 const requestId = () =>
   Array.from(randomBytes(52), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[b % 36]).join('');
-
-/** Every byte of a request or an answer (DynamoDB bodies are bounded by its own limits). */
-const readAll = async (message: IncomingMessage): Promise<Buffer> => (await readBody(message, Infinity)).body;
 
 function sendError(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, {
@@ -62,25 +59,18 @@ export async function startDynamoDbFront(target: string, injector: FaultInjector
     res.end(answer.body);
   };
 
-  const server: Server = createServer((req, res) => {
+  const server = await listen((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      log(`[dynamodb] fault front: ${String(err)}`);
+      log(warning(`dynamodb fault front: ${String(err)}`));
       if (!res.headersSent) sendError(res, 500, JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'Internal server error' }));
       else res.destroy();
     });
-  });
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  }, 0);
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        agent.destroy();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    endpoint: endpointOf(server),
+    stop: () => {
+      agent.destroy();
+      return close(server);
+    },
   };
 }

@@ -99,16 +99,20 @@ class Worker {
   dead = false;
   current?: Invocation;
   exitReason?: string;
+  /** Killed because the cloud is stopping: its invocation ends as stopped, not as a function error. */
+  stopping = false;
 
   constructor(
     def: FunctionDef,
     env: Record<string, string>,
+    execPath: string,
     private readonly emit: (requestId: string | undefined, text: string, inv?: Invocation) => void,
   ) {
     const spawnedAt = performance.now();
     this.proc = fork(WORKER_RUNTIME, [], {
       cwd: def.codeDir,
       env,
+      execPath,
       // A bare Node, whatever loaders the host process runs under (tsx, vitest).
       execArgv: [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -118,6 +122,11 @@ class Worker {
         this.dead = true;
         this.exitReason ??= signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
         const inv = this.current;
+        if (this.stopping) {
+          inv?.settle({ ok: false, status: 'stopped' });
+          resolve();
+          return;
+        }
         inv?.settle({
           ok: false,
           status: 'error',
@@ -194,6 +203,8 @@ export class FunctionRuntime {
   onSlotFree: () => void = () => undefined;
   /** Breaks chosen invocations (throw, crash, run into the timeout) when faults are configured. */
   faults?: FaultInjector;
+  /** The Node.js binary workers run on (see node-binary.ts). */
+  nodePath = process.execPath;
   /** The newest invocations, oldest first. */
   readonly records = new Newest<InvocationRecord>(MAX_RECORDS);
 
@@ -247,6 +258,7 @@ export class FunctionRuntime {
     this.stopped = true;
     for (const w of [...this.waiters.splice(0), ...this.workerWaiters.splice(0)]) w.reject(new StoppedError('local cloud stopped'));
     const exits = [...this.workers].map((w) => {
+      w.stopping = true;
       w.kill();
       return w.exited;
     });
@@ -300,7 +312,7 @@ export class FunctionRuntime {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.def, this.env, (id, text, inv) => this.emitLine(id, text, inv));
+    const worker = new Worker(this.def, this.env, this.nodePath, (id, text, inv) => this.emitLine(id, text, inv));
     this.workers.add(worker);
     void worker.exited.then(() => {
       this.workers.delete(worker);
@@ -395,6 +407,11 @@ export class FunctionRuntime {
       });
       if (fault) faultTimer = setTimeout(() => strike(fault), fault.atMs);
     });
+    if (outcome.status === 'stopped') {
+      // The cloud stopped under the invocation: the platform lines say so, and callers get a StoppedError.
+      this.finish(inv, invokeStarted, outcome, initMs);
+      throw new StoppedError('local cloud stopped');
+    }
     if (outcome.status !== undefined) worker.kill();
     if (!worker.dead && !this.stopped) this.idle.push(worker);
     return this.finish(inv, invokeStarted, outcome, initMs);

@@ -1,12 +1,16 @@
-// The Lambda service: the Invoke API over HTTP (what @aws-sdk/client-lambda
-// calls through AWS_ENDPOINT_URL_LAMBDA), the asynchronous event queue with
-// retries, maximum event age and destinations.
+// The Lambda service: the functions' runtimes and the Invoke API over HTTP (what
+// @aws-sdk/client-lambda calls through AWS_ENDPOINT_URL_LAMBDA); asynchronous events
+// go through the event queue (async-queue.ts).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACCOUNT_ID, REGION, lambdaArn } from '../template.js';
 import type { FunctionDef, QueueDef } from '../stack.js';
+import { headerValue as header, readBody } from '../http.js';
 import { FunctionRuntime, StoppedError, ThrottledError, type InvocationResult } from './runtime.js';
-import type { EventCopy, FaultInjector } from '../faults/injector.js';
+import { AsyncQueue } from './async-queue.js';
+import type { FaultInjector } from '../faults/injector.js';
+
+export type { DestinationRecord } from './async-queue.js';
 
 export const SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 export const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
@@ -27,29 +31,8 @@ export interface LambdaServiceOptions {
   maxWorkersPerFunction?: (def: FunctionDef) => number;
   /** Breaks chosen events and invocations. */
   faults?: FaultInjector;
-}
-
-/** What an on-failure or on-success destination receives. */
-export interface DestinationRecord {
-  version: '1.0';
-  timestamp: string;
-  requestContext: {
-    requestId: string;
-    functionArn: string;
-    condition: 'Success' | 'RetriesExhausted' | 'EventAgeExceeded';
-    approximateInvokeCount: number;
-  };
-  requestPayload: unknown;
-  responseContext?: { statusCode: number; executedVersion: string; functionError?: string };
-  responsePayload?: unknown;
-}
-
-interface AsyncEvent {
-  requestId: string;
-  payload: string;
-  enqueuedAt: number;
-  attempts: number;
-  last?: InvocationResult;
+  /** The Node.js binary a function's workers run on; the host's by default. */
+  nodeFor?: (def: FunctionDef) => string;
 }
 
 class ServiceError extends Error {
@@ -65,13 +48,7 @@ class ServiceError extends Error {
 
 export class LambdaService {
   readonly runtimes = new Map<string, FunctionRuntime>();
-  private readonly queues = new Map<string, AsyncEvent[]>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  /** Events held back by a reorder fault, by function, until a later event overtakes them. */
-  private readonly held = new Map<string, { event: AsyncEvent; timer: NodeJS.Timeout }[]>();
-  private readonly letters = new Map<string, unknown[]>();
-  private readonly queueDefs: QueueDef[];
-  private stopped = false;
+  private readonly events: AsyncQueue;
 
   constructor(
     functions: FunctionDef[],
@@ -79,13 +56,18 @@ export class LambdaService {
     envFor: (def: FunctionDef) => Record<string, string>,
     private readonly opts: LambdaServiceOptions,
   ) {
-    this.queueDefs = queues;
+    this.events = new AsyncQueue(queues, {
+      log: opts.log,
+      retryDelayMs: opts.retryDelayMs,
+      ...(opts.faults && { faults: opts.faults }),
+      find: (identifier) => this.find(identifier),
+    });
     for (const def of functions) {
       const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction?.(def));
-      rt.onSlotFree = () => this.pump(rt);
+      rt.onSlotFree = () => this.events.pump(rt);
       if (opts.faults) rt.faults = opts.faults;
+      if (opts.nodeFor) rt.nodePath = opts.nodeFor(def);
       this.runtimes.set(def.name, rt);
-      this.queues.set(def.name, []);
     }
   }
 
@@ -117,177 +99,22 @@ export class LambdaService {
 
   /** Queues an asynchronous invocation (Event) and returns its request id. */
   enqueue(rt: FunctionRuntime, payload: string, requestId: string = randomUUID()): string {
-    if (rt.capacity === 0) {
-      // Reserved concurrency 0: Lambda sends async events straight to the failure destination.
-      this.fail(rt, { requestId, payload, enqueuedAt: Date.now(), attempts: 0 }, 'RetriesExhausted');
-      return requestId;
-    }
-    const plan = this.opts.faults?.planEvent(rt.def, payload) ?? { drop: false, copies: [{ delayMs: 0 }] };
-    if (plan.drop) {
-      this.opts.log(`[${rt.def.name}] ${requestId} async event lost (injected fault)`);
-      return requestId;
-    }
-    const enqueuedAt = Date.now();
-    for (const copy of plan.copies) this.admit(rt, { requestId, payload, enqueuedAt, attempts: 0 }, copy);
-    return requestId;
-  }
-
-  /** Queues an accepted event, late or held back when a fault says so. */
-  private admit(rt: FunctionRuntime, event: AsyncEvent, copy: EventCopy): void {
-    if (this.stopped) return;
-    if (copy.delayMs > 0) {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.admit(rt, event, { ...copy, delayMs: 0 });
-      }, copy.delayMs);
-      this.timers.add(timer);
-      return;
-    }
-    const held = this.held.get(rt.def.name) ?? [];
-    this.held.set(rt.def.name, held);
-    if (copy.reorderMs !== undefined) {
-      const entry = {
-        event,
-        timer: setTimeout(() => {
-          const i = held.indexOf(entry);
-          if (i < 0) return;
-          held.splice(i, 1);
-          this.queues.get(rt.def.name)!.push(event);
-          this.pump(rt);
-        }, copy.reorderMs),
-      };
-      held.push(entry);
-      return;
-    }
-    const queue = this.queues.get(rt.def.name)!;
-    queue.push(event);
-    // Events held back go after the one that overtook them.
-    for (const entry of held.splice(0)) {
-      clearTimeout(entry.timer);
-      queue.push(entry.event);
-    }
-    this.pump(rt);
+    return this.events.enqueue(rt, payload, requestId);
   }
 
   /** Messages recorded for an SQS queue (on-failure destination or dead-letter queue), by logical id or name. */
   deadLetters(queue: string): unknown[] {
-    const def = this.queueDefs.find((q) => q.logicalId === queue || q.name === queue || q.arn === queue);
-    return [...(this.letters.get(def?.arn ?? queue) ?? [])];
+    return this.events.deadLetters(queue);
   }
 
   /** Number of async events waiting or scheduled for a retry, across functions. */
   pendingEvents(): number {
-    let n = this.timers.size;
-    for (const q of this.queues.values()) n += q.length;
-    for (const h of this.held.values()) n += h.length;
-    return n;
+    return this.events.pendingEvents();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    for (const h of this.held.values()) for (const entry of h.splice(0)) clearTimeout(entry.timer);
+    this.events.stop();
     await Promise.all([...this.runtimes.values()].map((rt) => rt.stop()));
-  }
-
-  // ---- async delivery ----
-
-  private pump(rt: FunctionRuntime): void {
-    const queue = this.queues.get(rt.def.name)!;
-    while (!this.stopped && queue.length > 0 && rt.hasFreeSlot()) {
-      const event = queue.shift()!;
-      if (Date.now() - event.enqueuedAt > rt.def.async.maxEventAgeSeconds * 1000) {
-        this.fail(rt, event, 'EventAgeExceeded');
-        continue;
-      }
-      if (this.opts.faults?.throttleEvent(rt.def, event.payload)) {
-        // A throttled event goes back to the queue without spending an attempt, until its maximum age.
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          queue.push(event);
-          this.pump(rt);
-        }, this.opts.retryDelayMs);
-        this.timers.add(timer);
-        continue;
-      }
-      event.attempts++;
-      rt.invoke({ requestId: event.requestId, payload: event.payload, throttleWhenFull: false }).then(
-        (result) => this.settled(rt, event, result),
-        (err: unknown) => {
-          if (!(err instanceof StoppedError)) this.opts.log(`[${rt.def.name}] ${event.requestId} async delivery failed: ${String(err)}`);
-        },
-      );
-    }
-  }
-
-  private settled(rt: FunctionRuntime, event: AsyncEvent, result: InvocationResult): void {
-    if (this.stopped) return;
-    event.last = result;
-    if (result.ok) {
-      if (rt.def.async.onSuccess) this.deliver(rt, rt.def.async.onSuccess, this.record(rt, event, 'Success'));
-      return;
-    }
-    if (event.attempts <= rt.def.async.maxRetries) {
-      // Lambda waits longer before each retry (1 min, then 2 min); scaled down locally.
-      const delay = this.opts.retryDelayMs * 2 ** (event.attempts - 1);
-      this.opts.log(`[${rt.def.name}] ${event.requestId} async attempt ${event.attempts} failed, retrying in ${delay} ms`);
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.queues.get(rt.def.name)!.push(event);
-        this.pump(rt);
-      }, delay);
-      this.timers.add(timer);
-      return;
-    }
-    this.fail(rt, event, 'RetriesExhausted');
-  }
-
-  private fail(rt: FunctionRuntime, event: AsyncEvent, condition: 'RetriesExhausted' | 'EventAgeExceeded'): void {
-    this.opts.log(`[${rt.def.name}] ${event.requestId} async event discarded (${condition}) after ${event.attempts} attempt(s)`);
-    if (rt.def.async.onFailure) this.deliver(rt, rt.def.async.onFailure, this.record(rt, event, condition));
-    if (rt.def.deadLetterArn) this.deliverRaw(rt.def.deadLetterArn, event.payload, rt.def.name);
-  }
-
-  private record(rt: FunctionRuntime, event: AsyncEvent, condition: DestinationRecord['requestContext']['condition']): DestinationRecord {
-    const rec: DestinationRecord = {
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      requestContext: {
-        requestId: event.requestId,
-        functionArn: `${rt.def.arn}:$LATEST`,
-        condition,
-        approximateInvokeCount: event.attempts,
-      },
-      requestPayload: parseOr(event.payload),
-    };
-    if (event.last) {
-      rec.responseContext = event.last.ok
-        ? { statusCode: 200, executedVersion: '$LATEST' }
-        : { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' };
-      rec.responsePayload = parseOr(event.last.payload);
-    }
-    return rec;
-  }
-
-  private deliver(rt: FunctionRuntime, destination: string, record: DestinationRecord): void {
-    const target = this.find(destination);
-    const body = JSON.stringify(record);
-    if (target) {
-      this.opts.log(`[${rt.def.name}] ${record.requestContext.requestId} ${record.requestContext.condition} record sent to function ${target.def.name}`);
-      // Lambda invokes a function destination asynchronously.
-      this.enqueue(target, body);
-      return;
-    }
-    this.deliverRaw(destination, body, rt.def.name);
-  }
-
-  private deliverRaw(destination: string, body: string, from: string): void {
-    const list = this.letters.get(destination) ?? [];
-    list.push(parseOr(body));
-    this.letters.set(destination, list);
-    const queue = this.queueDefs.find((q) => q.arn === destination);
-    this.opts.log(`[${from}] message recorded for ${queue ? `SQS queue ${queue.logicalId}` : destination}: ${truncate(body, 500)}`);
   }
 
   // ---- HTTP: the Invoke API ----
@@ -309,12 +136,12 @@ export class LambdaService {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = INVOKE_PATH.exec(url.pathname);
     if (!match || req.method !== 'POST') {
-      await readBody(req);
+      await readBody(req, 0);
       throw new ServiceError(404, 'UnknownOperationException', `Unknown operation ${req.method} ${url.pathname}`);
     }
     const identifier = decodeURIComponent(match[1]!);
     const qualifier = url.searchParams.get('Qualifier') ?? undefined;
-    const { body, size } = await readBody(req);
+    const { body, size } = await readBody(req, READ_LIMIT);
     const rt = this.find(identifier, qualifier);
     if (!rt) {
       const name = identifier.includes(':function:') ? identifier.split(':function:')[1]! : identifier;
@@ -378,21 +205,6 @@ function tail(log: string): string {
   return bytes.subarray(Math.max(0, bytes.length - LOG_TAIL_BYTES)).toString('base64');
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-export async function readBody(req: IncomingMessage, limit = READ_LIMIT): Promise<{ body: Buffer; size: number }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    if (size + chunk.length <= limit) chunks.push(chunk);
-    size += chunk.length;
-  }
-  return { body: Buffer.concat(chunks), size };
-}
-
 function reply(res: ServerResponse, status: number, headers: Record<string, string>, body?: string): void {
   const data = body === undefined ? undefined : Buffer.from(body, 'utf8');
   res.writeHead(status, { ...headers, 'Content-Length': String(data?.length ?? 0) });
@@ -408,7 +220,8 @@ function sendError(res: ServerResponse, err: ServiceError): void {
     res,
     err.status,
     { 'x-amzn-RequestId': randomUUID(), 'x-amzn-ErrorType': err.type, 'Content-Type': 'application/json' },
-    JSON.stringify({ ...err.extra, Type: 'User', message: err.message }),
+    // Lambda marks who is at fault: `User` for the caller's errors (4xx), `Service` for its own (ServiceException, 5xx).
+    JSON.stringify({ ...err.extra, Type: err.status >= 500 ? 'Service' : 'User', message: err.message }),
   );
 }
 
@@ -419,8 +232,3 @@ function parseOr(text: string): unknown {
     return text;
   }
 }
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
-}
-

@@ -1,7 +1,11 @@
 // Conformance of the local Lambda Invoke API, through the unmodified SDK client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { tmpdir } from 'node:os';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { close, endpointOf, listen } from '../../local/http.js';
+import { LambdaService } from '../../local/lambda/service.js';
+import type { FunctionDef } from '../../local/stack.js';
 import { FN, ITEMS_TABLE, RECORDS_TABLE, json, startFixtureCloud, text, waitFor, type TestCloud } from './helpers.js';
 
 let t: TestCloud;
@@ -215,5 +219,41 @@ describe('Lambda Invoke API', () => {
     expect(body.item).toEqual({ id: { S: out.$metadata.requestId }, via: { S: 'env-fn' } });
     expect(body.echo.event).toEqual({ from: 'env' });
     expect(body.echo.functionName).toBe(FN.echo);
+  });
+});
+
+describe('Lambda service errors', () => {
+  it('marks its own failures Type "Service" (ServiceException) and the caller\'s Type "User"', async () => {
+    const def: FunctionDef = {
+      logicalId: 'Stopped',
+      name: 'Stopped',
+      friendlyName: 'stopped',
+      arn: 'arn:aws:lambda:us-east-1:123456789012:function:Stopped',
+      runtime: 'nodejs20.x',
+      codeDir: tmpdir(),
+      handler: 'index.handler',
+      timeoutSeconds: 3,
+      memoryMb: 128,
+      environment: {},
+      async: { maxRetries: 0, maxEventAgeSeconds: 60 },
+    };
+    const service = new LambdaService([def], [], () => ({}), { log: () => undefined, retryDelayMs: 10, defaultConcurrency: 1 });
+    await service.stop();
+    const server = await listen(service.handle);
+    const lambda = new LambdaClient({ endpoint: endpointOf(server), region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    try {
+      const call = (FunctionName: string) => lambda.send(new InvokeCommand({ FunctionName, Payload: '{}' })).then(() => undefined, (err: Error & Record<string, unknown>) => err);
+      const stopped = (await call('Stopped'))!;
+      expect(stopped.name).toBe('ServiceException');
+      expect(stopped.$fault).toBe('server');
+      expect(stopped.Type).toBe('Service');
+      const missing = (await call('Nope'))!;
+      expect(missing.name).toBe('ResourceNotFoundException');
+      expect(missing.$fault).toBe('client');
+      expect(missing.Type).toBe('User');
+    } finally {
+      lambda.destroy();
+      await close(server);
+    }
   });
 });

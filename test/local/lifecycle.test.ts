@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { quantile } from '../helpers/pool.js';
 import { FIXTURE_TEMPLATE, FN, startFixtureCloud, waitFor } from './helpers.js';
 
 function alive(pid: number): boolean {
@@ -44,9 +45,8 @@ describe('worker processes', () => {
         await call();
         samples.push(performance.now() - started);
       }
-      samples.sort((a, b) => a - b);
-      const p50 = samples[Math.floor(samples.length * 0.5)]!;
-      const p99 = samples[Math.floor(samples.length * 0.99)]!;
+      const p50 = quantile(samples, 0.5);
+      const p99 = quantile(samples, 0.99);
       console.log(`warm sync invoke through the SDK: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms (n=${samples.length})`);
       // Loose bounds: a regression guard, not a benchmark (that is bench:local).
       expect(p50).toBeLessThan(25);
@@ -83,6 +83,27 @@ describe('worker processes', () => {
     await running;
     expect(pids.filter(alive)).toEqual([]);
     expect(t.cloud.workerPids()).toEqual([]);
+  });
+
+  it('stop() ends invocations in flight as stopped, not as function errors', async () => {
+    const t = await startFixtureCloud({ timeoutOverrides: { [FN.slow]: 30 } });
+    const sync = t.lambda.send(new InvokeCommand({ FunctionName: FN.slow, Payload: '{"ms":5000}' })).catch((err: Error) => err);
+    await t.lambda.send(new InvokeCommand({ FunctionName: FN.slow, InvocationType: 'Event', Payload: '{"ms":5000}' }));
+    // The function's reserved concurrency is 1: one invocation runs, the event waits in the queue.
+    await waitFor(() => t.logs.some((l) => l.startsWith(`[${FN.slow}] START`)) || undefined, 10_000, 'a running invocation');
+    expect(t.cloud.pendingEvents()).toBe(1);
+    await t.stop();
+    const error = await sync;
+    const slow = t.logs.filter((l) => l.startsWith(`[${FN.slow}]`));
+    const reports = slow.filter((l) => l.includes('REPORT RequestId:'));
+    expect(reports).toHaveLength(1);
+    for (const report of reports) expect(report).toMatch(/\tStatus: stopped$/);
+    expect(slow.filter((l) => /Status: error|Runtime\.ExitError|async attempt|delivery failed|discarded/.test(l))).toEqual([]);
+    const records = t.cloud.invocations(FN.slow);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.ok).toBeUndefined();
+    expect(records[0]!.endedAt).toBeTypeOf('number');
+    expect(error).toBeInstanceOf(Error);
   });
 
   it('workers exit on their own when the process hosting the cloud dies', async () => {
