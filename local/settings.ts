@@ -83,8 +83,7 @@ export function functionNamed<F extends FunctionNames>(where: string, key: strin
 /**
  * Applies environment and timeout overrides to the function definitions, in place: first those
  * of the files named by LOCAL_CLOUD_ENV_VARS / LOCAL_CLOUD_TIMEOUTS, then the options. Unlike SAM,
- * a variable the template does not declare is added (settings with code defaults, such as
- * STALL_SECONDS, are tuned this way).
+ * a variable the template does not declare is added too.
  */
 export function applyOverrides(functions: FunctionDef[], env: EnvOverrides | undefined, timeouts: TimeoutOverrides | undefined): void {
   forEachEntry('LOCAL_CLOUD_ENV_VARS', 'envOverrides', env, (where, key, vars) => {
