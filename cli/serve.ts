@@ -1,4 +1,6 @@
+import { mkdirSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
+import { join } from 'node:path';
 import { startLocalDynamoDb } from '../local/index.js';
 import { watchInterrupts } from './interrupt.js';
 import { startLocalSession, type LocalCloudInfo } from './local-session.js';
@@ -42,7 +44,7 @@ function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[]
     `  curl ${sign} -H 'content-type: application/json' -d '{"samples":100000000,"tasks":10}' ${api}/jobs`,
     `  curl ${sign} ${api}/jobs/<jobId>`,
     '  # a job of 10^11 samples runs for a minute or more: long enough to cancel',
-    `  curl ${sign} -H 'content-type: application/json' -d '{"samples":100000000000,"tasks":10}' ${api}/jobs`,
+    `  curl ${sign} -H 'content-type: application/json' -d '{"samples":100000000000,"tasks":20}' ${api}/jobs`,
     `  curl ${sign} -X DELETE ${api}/jobs/<jobId>`,
     `  curl ${sign} -H 'content-type: application/json' -d '{"samples":10000000,"tasks":4,"seed":7}' ${api}/estimate`,
     '',
@@ -50,13 +52,15 @@ function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[]
     `  npm start -- --endpoint ${cloud.apiUrl}`,
   ];
   if (orchestrator) {
-    // The API event creates its job (events/README.md), so it works on any state; the AWS CLI
-    // writes the function's answer to the outfile.
+    // The API event creates its job (events/README.md), so it works on any state. The AWS CLI
+    // writes the function's answer to the outfile (a file: /dev/stdout fails when it is a pipe).
     const invoke = `aws lambda invoke --endpoint-url ${cloud.lambdaEndpoint} --function-name ${orchestrator.logicalId}`;
     const payload = `--payload file://${displayPath(`${ROOT}/events/api-post-jobs.json`)}`;
+    // The folder exists even with --in-memory: runServe creates it.
+    const outfile = displayPath(`${ROOT}/.local-state/aws-invoke-result.json`);
     lines.push(
-      `  ${invoke} --cli-binary-format raw-in-base64-out ${payload} /dev/stdout   # AWS CLI v2`,
-      `  ${invoke} ${payload} /dev/stdout   # AWS CLI v1`,
+      `  ${invoke} --cli-binary-format raw-in-base64-out ${payload} ${outfile} && cat ${outfile}   # AWS CLI v2`,
+      `  ${invoke} ${payload} ${outfile} && cat ${outfile}   # AWS CLI v1`,
     );
   }
   if (table) lines.push(`  aws dynamodb scan --endpoint-url ${cloud.dynamodbEndpoint} --table-name ${table}`);
@@ -80,6 +84,7 @@ export async function runServe(options: ServeOptions): Promise<number> {
       ...(options.logFile !== undefined && { logFile: options.logFile }),
       show: say,
     });
+    mkdirSync(join(ROOT, '.local-state'), { recursive: true });
     for (const text of usageText(session.cloud, session.functions, templatePath)) say(text);
     if (options.stateDir !== undefined) say(`DynamoDB data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).`);
     if (!interrupt.signal.aborted) {
