@@ -89,7 +89,9 @@ describe('npm run sam:env: what sam local needs to run the stack against local s
     expect(env).toEqual(samEnvFile(templatePath, { host: '172.17.0.1', dynamodbPort: 8123, lambdaPort: 3123 }));
     const sam = JSON.parse(readFileSync(samTemplatePath(templatePath), 'utf8')) as Template;
     for (const [id, resource] of functionsOf(sam)) expect(resource.Properties!.Environment!.Variables!.AWS_ENDPOINT_URL_LAMBDA, id).toBe('http://172.17.0.1:3123');
-  }, 120_000);
+    // Leave cdk.out as npm run sam:env leaves it.
+    expect((await cli(['sam-env'])).code).toBe(0);
+  }, 180_000);
 });
 
 const freePort = () =>
