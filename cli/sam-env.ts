@@ -78,7 +78,7 @@ export async function runSamEnv(options: SamEnvOptions): Promise<number> {
     writeFileSync(envPath, `${JSON.stringify(env, null, 2)}\n`);
     writeFileSync(samPath, `${JSON.stringify(samTemplate(templatePath, env), null, 2)}\n`);
     say(`Wrote ${displayPath(envPath)} (${Object.keys(env).join(', ')}) and ${displayPath(samPath)}`);
-    say(`Functions reach DynamoDB at ${env[Object.keys(env)[0]!]?.AWS_ENDPOINT_URL_DYNAMODB} and Lambda at ${env[Object.keys(env)[0]!]?.AWS_ENDPOINT_URL_LAMBDA}.`);
+    say(`Functions reach DynamoDB at http://${options.host}:${options.dynamodbPort} and Lambda at http://${options.host}:${options.lambdaPort}.`);
     say('Next: README.md, "With sam local".');
     return 0;
   } catch (error) {
