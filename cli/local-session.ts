@@ -171,7 +171,7 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
   };
 }
 
-function explainStartError(message: string, stateDir: string | undefined): Error {
+export function explainStartError(message: string, stateDir: string | undefined): Error {
   // LevelDB allows one process per folder: dynalite reports the lock as a closed database.
   if (stateDir !== undefined && /lock|database is (closed|not open)/i.test(message)) {
     return new Error(

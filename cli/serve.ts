@@ -3,7 +3,7 @@ import { createServer, connect, type Server } from 'node:net';
 import { join } from 'node:path';
 import { startLocalDynamoDb } from '../local/index.js';
 import { watchInterrupts } from './interrupt.js';
-import { startLocalSession, type LocalCloudInfo } from './local-session.js';
+import { explainStartError, startLocalSession, type LocalCloudInfo } from './local-session.js';
 import { errorText } from './output.js';
 import { ROOT, ensureSynth } from './synth.js';
 import { displayPath } from './numbers.js';
@@ -139,13 +139,20 @@ export async function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<n
   const stops: (() => Promise<void>)[] = [];
   try {
     const templatePath = await ensureSynth({ log: say, signal: interrupt.signal });
+    // dynalite throws a database it cannot open (another process holds the folder's lock) from
+    // inside, uncaught: while it starts, that is a start error to explain, not a crash.
+    const onCrash = (error: Error) => {
+      warn(`Error: ${explainStartError(error.message, options.stateDir).message}`);
+      process.exit(1);
+    };
+    process.on('uncaughtException', onCrash);
     // With --listen, the forwarder takes the port and DynamoDB a free one behind it.
     const dynamo = await startLocalDynamoDb({
       templatePath,
       port: options.listen === undefined ? options.port : 0,
       ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
       log: say,
-    });
+    }).finally(() => process.off('uncaughtException', onCrash));
     stops.push(() => dynamo.stop());
     let endpoint = dynamo.endpoint;
     if (options.listen !== undefined) {
@@ -171,7 +178,7 @@ export async function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<n
     return 0;
   } catch (error) {
     if (interrupt.signal.aborted) return interrupt.exitCode();
-    const text = errorText(error);
+    const text = errorText(explainStartError(errorText(error), options.stateDir));
     warn(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, pass --dynamodb-port <n>` : text}`);
     return 1;
   } finally {

@@ -135,4 +135,30 @@ describe('npm run local -- --dynamodb-only', () => {
     expect(await exited).toBe(0);
     expect(isRunning(child.pid!)).toBe(false);
   }, 120_000);
+
+  it('a state folder another process holds is explained, not a crash', async () => {
+    const stateDir = join(scratch, 'held');
+    const first = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'local', '--dynamodb-only', '--dynamodb-port', '0', '--state-dir', stateDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const firstExited = new Promise<void>((resolve) => first.on('close', () => resolve()));
+    try {
+      let text = '';
+      await new Promise<void>((resolve, reject) => {
+        first.stdout.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('Ctrl-C stops it.')) resolve();
+        });
+        void firstExited.then(() => reject(new Error(`exited early\n${text}`)));
+      });
+      const second = await cli(['local', '--dynamodb-only', '--dynamodb-port', '0', '--state-dir', stateDir]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(/^Error: another local cloud is using the state folder .*held: stop it, or pass --state-dir/m);
+      expect(second.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      first.kill('SIGINT');
+      await firstExited;
+    }
+  }, 120_000);
 });
