@@ -81,9 +81,10 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * The one client of the HTTP API (DESIGN §3), for the CLI, the tests and the benchmark. It signs
- * every request with SigV4 (service `execute-api`), like any IAM-authorized caller, so the same
- * code talks to a deployed stage and to the local cloud; only the endpoint and credentials differ.
+ * The one client of the HTTP API (README.md, "The HTTP API"), for the CLI, the tests and the
+ * benchmark. It signs every request with SigV4 (service `execute-api`), like any IAM-authorized
+ * caller, so the same code talks to a deployed stage and to the local cloud; only the endpoint and
+ * credentials differ.
  */
 export class ApiClient {
   readonly endpoint: URL;

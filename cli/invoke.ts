@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvokeCommand, LambdaClient, LogType } from '@aws-sdk/client-lambda';
 import { listFunctions, resolveFunction } from './functions.js';
 import { watchInterrupts } from './interrupt.js';
-import { startLocalSession } from './local-session.js';
+import { startLocalSession, type LocalSession } from './local-session.js';
 import { displayPath, UsageError } from './numbers.js';
 import { errorText } from './output.js';
 import { ROOT, ensureSynth } from './synth.js';
@@ -17,7 +17,14 @@ export interface InvokeOptions {
   stateDir?: string;
   verbose: boolean;
   logFile?: string;
+  /** Write the result to this file instead of stdout. */
+  outPath?: string;
+  /** How long to wait for the async work the invocation started before stopping the cloud. */
+  waitMs?: number;
 }
+
+const DEFAULT_WAIT_MS = 120_000;
+const BUSY_POLL_MS = 100;
 
 const DEFAULT_INVOKE_LOG_FILE = join(ROOT, '.local-state', 'invoke.log');
 
@@ -44,6 +51,43 @@ const pretty = (text: string) => {
     return text;
   }
 };
+
+/** What to do about an error the sample events meet when they are run out of order. */
+function hintFor(result: string): string {
+  const noTask = /job (\S+) has no task/.exec(result);
+  if (!noTask) return '';
+  return ` The job is not in the state folder yet: create it first with npm run invoke -- orchestrator --event events/api-post-jobs.json (events/README.md).`;
+}
+
+/**
+ * Waits until the cloud has no async event queued and no invocation running, or `limitMs` passed;
+ * says what it waits for, and what was left undone when it gives up.
+ */
+async function waitForAsyncWork(session: LocalSession, limitMs: number, warn: (text: string) => void, signal: AbortSignal): Promise<void> {
+  const started = Date.now();
+  let announced = false;
+  for (;;) {
+    const { pendingEvents, invocationsInFlight } = await session.busy();
+    if (pendingEvents === 0 && invocationsInFlight === 0) {
+      if (announced) warn(`Async work done after ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+      return;
+    }
+    const what = `${pendingEvents} async event(s) queued, ${invocationsInFlight} invocation(s) running`;
+    if (Date.now() - started >= limitMs) {
+      warn(
+        `Stopping with ${what} after ${Math.round(limitMs / 1000)} s: their work is cut short ` +
+          '(a job they ran stays RUNNING until a GET /jobs/{id} settles it; --wait <seconds> waits longer).',
+      );
+      return;
+    }
+    if (!announced) {
+      warn(`Waiting for the async work it started (${what}; at most ${Math.round(limitMs / 1000)} s, --wait to change)...`);
+      announced = true;
+    }
+    signal.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, BUSY_POLL_MS));
+  }
+}
 
 /**
  * `invoke <function> --event file.json`, like `sam local invoke`: one synchronous invocation of a
@@ -81,9 +125,17 @@ export async function runInvoke(options: InvokeOptions): Promise<number> {
       );
       if (result.LogResult) process.stderr.write(Buffer.from(result.LogResult, 'base64').toString('utf8'));
       const text = result.Payload ? Buffer.from(result.Payload).toString('utf8') : '';
-      process.stdout.write(`${pretty(text)}\n`);
+      if (options.outPath) {
+        writeFileSync(options.outPath, `${pretty(text)}\n`);
+        warn(`Result written to ${displayPath(options.outPath)}`);
+      } else {
+        process.stdout.write(`${pretty(text)}\n`);
+      }
+      // The events it queued (an orchestrator's run, samplers) belong to this command too: stopping
+      // the cloud under them would leave their work half done in the state folder.
+      await waitForAsyncWork(session, options.waitMs ?? DEFAULT_WAIT_MS, warn, interrupt.signal);
       if (result.FunctionError) {
-        warn(`The function failed (${result.FunctionError}).`);
+        warn(`The function failed (${result.FunctionError}).${hintFor(text)}`);
         return 1;
       }
       return 0;

@@ -10,13 +10,14 @@ export type LocalCloudInfo = Pick<
   'apiUrl' | 'lambdaEndpoint' | 'dynamodbEndpoint' | 'credentials' | 'region' | 'tableNames' | 'functionNames'
 >;
 
-export type HostOptions = Pick<LocalCloudOptions, 'templatePath' | 'stateDir' | 'port'>;
+export type HostOptions = Pick<LocalCloudOptions, 'templatePath' | 'stateDir' | 'port' | 'dynamodbPort'>;
 
 export type HostMessage =
   | { t: 'ready'; cloud: LocalCloudInfo; pid: number }
   | { t: 'failed'; message: string }
   | { t: 'log'; line: string }
-  | { t: 'stopped'; workerPids: number[] };
+  | { t: 'stopped'; workerPids: number[] }
+  | { t: 'busy'; pendingEvents: number; invocationsInFlight: number };
 
 const send = (message: HostMessage) =>
   new Promise<void>((resolve) => {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   };
   process.on('message', (message: { t?: string }) => {
     if (message.t === 'stop') stop();
+    else if (message.t === 'busy?') void send({ t: 'busy', pendingEvents: cloud.pendingEvents(), invocationsInFlight: cloud.invocationsInFlight() });
   });
   // The CLI went away without asking (killed): nothing is left to serve.
   process.on('disconnect', stop);

@@ -15,8 +15,13 @@ const HOST = fileURLToPath(new URL('./local-host.ts', import.meta.url));
 /** A stop that takes longer than this is finished with SIGKILL. */
 const STOP_TIMEOUT_MS = 15_000;
 
-/** Lines worth showing even when function logs are off: errors, warnings, failed or dropped work. */
-const PROBLEM = /\bERROR\b|\bWARN\b|internal error|timed out|failed|discarded|throttled|Status: (?:error|timeout)|message recorded for/;
+/**
+ * Lines worth showing even when function logs are off: errors, warnings (the functions' `WARN`
+ * and the local cloud's `[local] warning:` lines), timeouts, failed work, events discarded or
+ * dropped (by the fault injector).
+ */
+const PROBLEM =
+  /\bERROR\b|\bWARN\b|^\[local\] warning:|internal error|timed out|failed|discarded|^\[faults\] drop\b|throttled|Status: (?:error|timeout)|message recorded for/;
 /** Printed by every worker on Node 20 (the SDK's notice about its 2027 releases), not a problem of the job. */
 const NOISE = /NodeVersionSupportWarning/;
 
@@ -28,6 +33,7 @@ export interface LocalSessionOptions {
   templatePath: string;
   stateDir?: string;
   port?: number;
+  dynamodbPort?: number;
   /** Show every function and service log line (prefixed by function); otherwise only problems. */
   verbose: boolean;
   /** Also write every log line here. */
@@ -43,6 +49,8 @@ export interface LocalSession {
   functions: TemplateFunction[];
   /** The process running the local cloud. */
   hostPid: number;
+  /** Async work still under way in the cloud: events queued or waiting for a retry, invocations running. */
+  busy(): Promise<{ pendingEvents: number; invocationsInFlight: number }>;
   /** Redirects shown lines, e.g. through a progress display while one is on screen. */
   setShow(show: (line: string) => void): void;
   /** Stops the cloud and every worker process; returns the pids of the workers that were live. */
@@ -74,6 +82,7 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
     templatePath: options.templatePath,
     ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
     ...(options.port !== undefined && { port: options.port }),
+    ...(options.dynamodbPort !== undefined && { dynamodbPort: options.dynamodbPort }),
   };
   const host: ChildProcess = fork(HOST, [JSON.stringify(hostOptions)], {
     cwd: ROOT,
@@ -92,10 +101,14 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
     if (ready) show(`[local cloud] ${line}`);
   });
   let workerPids: number[] = [];
+  const busyAnswers: ((answer: { pendingEvents: number; invocationsInFlight: number }) => void)[] = [];
   const exited = new Promise<void>((resolve) => host.once('exit', () => resolve()));
+  // A host gone cannot answer: nothing of its work is under way any more.
+  void exited.then(() => busyAnswers.splice(0).forEach((answer) => answer({ pendingEvents: 0, invocationsInFlight: 0 })));
   host.on('message', (message: HostMessage) => {
     if (message.t === 'log') log(message.line);
     else if (message.t === 'stopped') workerPids = message.workerPids;
+    else if (message.t === 'busy') busyAnswers.shift()?.({ pendingEvents: message.pendingEvents, invocationsInFlight: message.invocationsInFlight });
   });
 
   let cloud: LocalCloudInfo;
@@ -131,6 +144,13 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
     client,
     functions,
     hostPid: host.pid!,
+    busy() {
+      if (!host.connected) return Promise.resolve({ pendingEvents: 0, invocationsInFlight: 0 });
+      return new Promise((resolve) => {
+        busyAnswers.push(resolve);
+        host.send({ t: 'busy?' });
+      });
+    },
     setShow(next) {
       show = next;
     },
@@ -151,7 +171,7 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
   };
 }
 
-function explainStartError(message: string, stateDir: string | undefined): Error {
+export function explainStartError(message: string, stateDir: string | undefined): Error {
   // LevelDB allows one process per folder: dynalite reports the lock as a closed database.
   if (stateDir !== undefined && /lock|database is (closed|not open)/i.test(message)) {
     return new Error(

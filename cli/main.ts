@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runInvoke } from './invoke.js';
 import { parseCount, UsageError } from './numbers.js';
-import { runServe } from './serve.js';
+import { runSamEnv } from './sam-env.js';
+import { runServe, runServeDynamoDb } from './serve.js';
 import { runStart } from './start.js';
 import { ROOT } from './synth.js';
 
@@ -35,6 +36,11 @@ DynamoDB on 127.0.0.1, running cdk.out/PiStack.template.json.
   --in-memory          keep nothing
   --quiet, -q          show only errors from the functions
   --log-file <path>    also write every log line there
+  --dynamodb-only      serve only DynamoDB with the template's tables (for sam local; see
+                       npm run sam:env)
+  --dynamodb-port <n>  DynamoDB port (default: a free one; 8000 with --dynamodb-only)
+  --listen <address>   with --dynamodb-only, also accept connections on this address, e.g.
+                       0.0.0.0 so Docker containers reach it (default: 127.0.0.1 only)
 `,
   invoke: `Usage: npm run invoke -- <function> [--event file.json] [options]
 
@@ -47,16 +53,39 @@ progress or orchestrator. Sample events are in events/.
   --in-memory          start from an empty table
   --verbose, -v        also show every other log line (functions it invokes, the API, DynamoDB)
   --log-file <path>    where all log lines go (default .local-state/invoke.log)
+  --out <path>         write the result there instead of stdout
+  --wait <seconds>     how long to wait for the async work the invocation started (events it
+                       queued, invocations they run) before stopping the cloud (default 120)
+`,
+  'sam-env': `Usage: npm run sam:env -- [options]
+
+Writes what \`sam local\` needs to run the synthesized stack against local services (README.md,
+"With sam local"): cdk.out/env.json (--env-vars: every variable each function declares, with the
+local values) and cdk.out/PiStack.sam.template.json (the template, whose functions also declare
+AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_LAMBDA, which SAM only sets when declared).
+
+  --host <name>          how functions in Docker reach this machine (default host.docker.internal)
+  --dynamodb-port <n>    port of npm run local -- --dynamodb-only (default 8000)
+  --lambda-port <n>      port of sam local start-lambda (default 3001)
+  --out <path>           the env.json to write (default cdk.out/env.json)
 `,
 };
 
 type Verb = keyof typeof HELP;
 
+/** parseArgs' words for a missing value ("Option '-e, --event <value>' argument missing"), in ours. */
+function usageMessage(message: string): string {
+  const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
+  if (missing?.[1] === '--event') return '--event needs a JSON file (or - for stdin), e.g. --event events/sampler.json';
+  if (missing) return `${missing[1]} needs a value`;
+  return message;
+}
+
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(usageMessage((error as Error).message));
   }
 }
 
@@ -64,13 +93,48 @@ const optionalCount = (name: string, value: string | undefined) => (value === un
 const stateDirOf = (values: { 'state-dir'?: string; 'in-memory'?: boolean }) =>
   values['in-memory'] ? undefined : resolve(values['state-dir'] ?? `${ROOT}/.local-state`);
 
+/** A verb of the CLI: only HELP's own keys (`constructor` or `toString` are not verbs). */
+const isVerb = (word: string): word is Verb => Object.hasOwn(HELP, word);
+
+/** `--endpoint` must be an http(s) URL: a mistake there is the user's, not a failed request. */
+function endpointOption(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--endpoint must be the API's URL, like https://abc123.execute-api.us-east-1.amazonaws.com/prod/, got "${value}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new UsageError(`--endpoint must be an http or https URL, got "${value}"`);
+  return value;
+}
+
+/** What the user meant to invoke, or a message that says what is missing or extra. */
+function invokeTarget(positionals: string[]): string {
+  const [first, ...rest] = positionals;
+  // `npm run invoke sampler --event x.json` (no `--`): npm keeps --event for itself (and sets
+  // npm_config_event), so the file arrives as a second word.
+  const npmTookEvent = process.env.npm_config_event !== undefined;
+  const how = 'npm run invoke -- sampler --event events/sampler.json';
+  if (first === undefined) {
+    throw new UsageError(`name the function to invoke (sampler, progress, orchestrator or a logical id), e.g. ${how}`);
+  }
+  if (rest.length > 0) {
+    const event = positionals.find((word) => /\.json$/i.test(word));
+    if (npmTookEvent) throw new UsageError(`npm kept --event for itself: put -- before the CLI's options, e.g. ${how}`);
+    if (event !== undefined) throw new UsageError(`pass the event with --event: ${event} came as a second function name; e.g. ${how}`);
+    throw new UsageError(`name one function, got ${positionals.length}: ${positionals.join(' ')}`);
+  }
+  if (/\.json$/i.test(first)) throw new UsageError(`name the function before the event and pass the event with --event, e.g. ${how}`);
+  return first;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;
-  if (verb === undefined || verb === '--help' || verb === '-h' || !(verb in HELP)) {
+  if (verb === undefined || verb === '--help' || verb === '-h' || !isVerb(verb)) {
     process.stderr.write(`Usage: cli/main.ts <${Object.keys(HELP).join('|')}> [options] (--help for each)\n`);
     return verb === undefined || verb === '--help' || verb === '-h' ? 0 : 2;
   }
-  switch (verb as Verb) {
+  switch (verb) {
     case 'start': {
       const { values } = parse(args, {
         samples: { type: 'string' },
@@ -91,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
         samples: parseCount('--samples', values.samples ?? '1e8'),
         tasks: parseCount('--tasks', values.tasks ?? '10'),
         ...(seed !== undefined && { seed }),
-        ...(values.endpoint !== undefined && { endpoint: values.endpoint }),
+        ...(values.endpoint !== undefined && { endpoint: endpointOption(values.endpoint) }),
         ...(values.region !== undefined && { region: values.region }),
         verbose: values.verbose ?? false,
         ...(values['log-file'] !== undefined && { logFile: resolve(values['log-file']) }),
@@ -106,10 +170,23 @@ async function main(argv: string[]): Promise<number> {
         'in-memory': { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         'log-file': { type: 'string' },
+        'dynamodb-only': { type: 'boolean' },
+        'dynamodb-port': { type: 'string' },
+        listen: { type: 'string' },
       });
       if (values.help) return help('local');
       const stateDir = stateDirOf(values);
+      const dynamodbPort = optionalCount('--dynamodb-port', values['dynamodb-port']);
+      if (values['dynamodb-only']) {
+        return runServeDynamoDb({
+          port: dynamodbPort ?? 8000,
+          ...(stateDir !== undefined && { stateDir }),
+          ...(values.listen !== undefined && { listen: values.listen }),
+        });
+      }
+      if (values.listen !== undefined) throw new UsageError('--listen goes with --dynamodb-only (the local cloud serves 127.0.0.1 only)');
       return runServe({
+        ...(dynamodbPort !== undefined && { dynamodbPort }),
         port: optionalCount('--port', values.port) ?? 3000,
         ...(stateDir !== undefined && { stateDir }),
         quiet: values.quiet ?? false,
@@ -125,18 +202,39 @@ async function main(argv: string[]): Promise<number> {
           'in-memory': { type: 'boolean' },
           verbose: { type: 'boolean', short: 'v' },
           'log-file': { type: 'string' },
+          out: { type: 'string' },
+          wait: { type: 'string' },
         },
         true,
       );
       if (values.help) return help('invoke');
-      if (positionals.length !== 1) throw new UsageError('name one function, e.g. npm run invoke -- sampler --event events/sampler.json');
+      const functionName = invokeTarget(positionals);
+      if (values.event === '') throw new UsageError('--event needs a JSON file (or - for stdin)');
       const stateDir = stateDirOf(values);
+      const waitSeconds = optionalCount('--wait', values.wait);
       return runInvoke({
-        functionName: positionals[0]!,
+        functionName,
+        ...(values.out !== undefined && { outPath: resolve(values.out) }),
+        ...(waitSeconds !== undefined && { waitMs: waitSeconds * 1000 }),
         ...(values.event !== undefined && { eventPath: values.event === '-' ? '-' : resolve(values.event) }),
         ...(stateDir !== undefined && { stateDir }),
         verbose: values.verbose ?? false,
         ...(values['log-file'] !== undefined && { logFile: resolve(values['log-file']) }),
+      });
+    }
+    case 'sam-env': {
+      const { values } = parse(args, {
+        host: { type: 'string' },
+        'dynamodb-port': { type: 'string' },
+        'lambda-port': { type: 'string' },
+        out: { type: 'string' },
+      });
+      if (values.help) return help('sam-env');
+      return runSamEnv({
+        host: values.host ?? 'host.docker.internal',
+        dynamodbPort: optionalCount('--dynamodb-port', values['dynamodb-port']) ?? 8000,
+        lambdaPort: optionalCount('--lambda-port', values['lambda-port']) ?? 3001,
+        ...(values.out !== undefined && { envPath: resolve(values.out) }),
       });
     }
   }

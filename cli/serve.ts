@@ -1,12 +1,17 @@
+import { mkdirSync } from 'node:fs';
+import { createServer, connect, type Server } from 'node:net';
+import { join } from 'node:path';
+import { startLocalDynamoDb } from '../local/index.js';
 import { watchInterrupts } from './interrupt.js';
-import { startLocalSession, type LocalCloudInfo } from './local-session.js';
+import { explainStartError, startLocalSession, type LocalCloudInfo } from './local-session.js';
 import { errorText } from './output.js';
-import { ensureSynth } from './synth.js';
+import { ROOT, ensureSynth } from './synth.js';
 import { displayPath } from './numbers.js';
 import type { TemplateFunction } from './functions.js';
 
 export interface ServeOptions {
   port: number;
+  dynamodbPort?: number;
   stateDir?: string;
   quiet: boolean;
   logFile?: string;
@@ -21,7 +26,7 @@ const q = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value
 function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[], templatePath: string): string[] {
   const api = cloud.apiUrl.replace(/\/$/, '');
   const sign = `--aws-sigv4 "aws:amz:${cloud.region}:execute-api" --user "$AK:$SK"`;
-  const sampler = functions.find((f) => f.friendlyName === 'sampler') ?? functions[0];
+  const orchestrator = functions.find((f) => f.friendlyName === 'orchestrator');
   const table = Object.values(cloud.tableNames)[0];
   const lines = [
     `Local cloud running ${displayPath(templatePath)}`,
@@ -38,16 +43,24 @@ function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[]
     'Try it from another terminal:',
     `  curl ${sign} -H 'content-type: application/json' -d '{"samples":100000000,"tasks":10}' ${api}/jobs`,
     `  curl ${sign} ${api}/jobs/<jobId>`,
+    '  # a job of 10^11 samples runs for a minute or more: long enough to cancel',
+    `  curl ${sign} -H 'content-type: application/json' -d '{"samples":100000000000,"tasks":20}' ${api}/jobs`,
     `  curl ${sign} -X DELETE ${api}/jobs/<jobId>`,
     `  curl ${sign} -H 'content-type: application/json' -d '{"samples":10000000,"tasks":4,"seed":7}' ${api}/estimate`,
     '',
-    '  export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1',
+    `  export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_REGION=${cloud.region} AWS_DEFAULT_REGION=${cloud.region}`,
     `  npm start -- --endpoint ${cloud.apiUrl}`,
   ];
-  if (sampler) {
+  if (orchestrator) {
+    // The API event creates its job (events/README.md), so it works on any state. The AWS CLI
+    // writes the function's answer to the outfile (a file: /dev/stdout fails when it is a pipe).
+    const invoke = `aws lambda invoke --endpoint-url ${cloud.lambdaEndpoint} --function-name ${orchestrator.logicalId}`;
+    const payload = `--payload file://${displayPath(`${ROOT}/events/api-post-jobs.json`)}`;
+    // The folder exists even with --in-memory: runServe creates it.
+    const outfile = displayPath(`${ROOT}/.local-state/aws-invoke-result.json`);
     lines.push(
-      `  aws lambda invoke --endpoint-url ${cloud.lambdaEndpoint} --function-name ${sampler.logicalId} \\`,
-      '      --cli-binary-format raw-in-base64-out --payload file://events/sampler.json --log-type Tail /dev/stdout   # AWS CLI v2',
+      `  ${invoke} --cli-binary-format raw-in-base64-out ${payload} ${outfile} && cat ${outfile}   # AWS CLI v2`,
+      `  ${invoke} ${payload} ${outfile} && cat ${outfile}   # AWS CLI v1`,
     );
   }
   if (table) lines.push(`  aws dynamodb scan --endpoint-url ${cloud.dynamodbEndpoint} --table-name ${table}`);
@@ -66,10 +79,12 @@ export async function runServe(options: ServeOptions): Promise<number> {
       templatePath,
       verbose: !options.quiet,
       port: options.port,
+      ...(options.dynamodbPort !== undefined && { dynamodbPort: options.dynamodbPort }),
       ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
       ...(options.logFile !== undefined && { logFile: options.logFile }),
       show: say,
     });
+    mkdirSync(join(ROOT, '.local-state'), { recursive: true });
     for (const text of usageText(session.cloud, session.functions, templatePath)) say(text);
     if (options.stateDir !== undefined) say(`DynamoDB data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).`);
     if (!interrupt.signal.aborted) {
@@ -85,6 +100,89 @@ export async function runServe(options: ServeOptions): Promise<number> {
     warn(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, pass --port <n> (0 picks a free one)` : text}`);
     return 1;
   } finally {
+    interrupt.dispose();
+  }
+}
+
+export interface ServeDynamoDbOptions {
+  port: number;
+  stateDir?: string;
+  /** Also accept connections on this address (e.g. 0.0.0.0, for Docker containers). */
+  listen?: string;
+}
+
+/** Forwards connections on `address:port` to the DynamoDB on 127.0.0.1. */
+function forward(address: string, port: number, target: URL): Promise<Server> {
+  const server = createServer((socket) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    socket.pipe(upstream).pipe(socket);
+    const end = () => {
+      socket.destroy();
+      upstream.destroy();
+    };
+    socket.on('error', end);
+    upstream.on('error', end);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => resolve(server));
+  });
+}
+
+/**
+ * `npm run local -- --dynamodb-only`: the local cloud's DynamoDB alone, with the template's tables,
+ * for functions that `sam local` runs in Docker (README.md, "With sam local").
+ */
+export async function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<number> {
+  const interrupt = watchInterrupts();
+  const warn = (text: string) => process.stderr.write(`${text}\n`);
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const templatePath = await ensureSynth({ log: say, signal: interrupt.signal });
+    // dynalite throws a database it cannot open (another process holds the folder's lock) from
+    // inside, uncaught: while it starts, that is a start error to explain, not a crash.
+    const onCrash = (error: Error) => {
+      warn(`Error: ${explainStartError(error.message, options.stateDir).message}`);
+      process.exit(1);
+    };
+    process.on('uncaughtException', onCrash);
+    // With --listen, the forwarder takes the port and DynamoDB a free one behind it.
+    const dynamo = await startLocalDynamoDb({
+      templatePath,
+      port: options.listen === undefined ? options.port : 0,
+      ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
+      log: say,
+    }).finally(() => process.off('uncaughtException', onCrash));
+    stops.push(() => dynamo.stop());
+    let endpoint = dynamo.endpoint;
+    if (options.listen !== undefined) {
+      const server = await forward(options.listen, options.port, new URL(dynamo.endpoint));
+      stops.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      endpoint = `http://${options.listen}:${options.port}`;
+    }
+    const table = Object.values(dynamo.tableNames)[0];
+    for (const text of [
+      `DynamoDB of ${displayPath(templatePath)}, alone`,
+      `  DynamoDB              ${endpoint}`,
+      `  Tables                ${Object.entries(dynamo.tableNames).map(([id, name]) => (id === name ? id : `${id} = ${name}`)).join(', ')}`,
+      '',
+      ...(table ? [`  aws dynamodb scan --endpoint-url ${endpoint.replace('//0.0.0.0:', '//127.0.0.1:')} --table-name ${table} --region ${dynamo.region}`] : []),
+      '',
+      options.stateDir !== undefined ? `Data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).` : 'Data is kept in memory.',
+      'Ctrl-C stops it.',
+    ]) {
+      say(text);
+    }
+    if (!interrupt.signal.aborted) await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
+    say(`Stopping (${interrupt.received()})...`);
+    return 0;
+  } catch (error) {
+    if (interrupt.signal.aborted) return interrupt.exitCode();
+    const text = errorText(explainStartError(errorText(error), options.stateDir));
+    warn(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, pass --dynamodb-port <n>` : text}`);
+    return 1;
+  } finally {
+    for (const stop of stops) await stop().catch(() => undefined);
     interrupt.dispose();
   }
 }

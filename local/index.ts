@@ -308,3 +308,49 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     throw err;
   }
 }
+
+export interface LocalDynamoDbOptions {
+  /** e.g. `cdk.out/PiStack.template.json`: its tables are created. */
+  templatePath: string;
+  /** Keeps the data across restarts; in memory when absent. */
+  stateDir?: string;
+  /** 0 (default) picks a free one. */
+  port?: number;
+  log?: (line: string) => void;
+}
+
+/** DynamoDB alone, as the local cloud serves it. */
+export interface LocalDynamoDbOnly {
+  endpoint: string;
+  region: 'us-east-1';
+  /** Any credentials work; these are the local cloud's. */
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** logical id → table name */
+  tableNames: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Only the DynamoDB of the local cloud, with the template's tables (and the TTL sweep), on
+ * 127.0.0.1: for functions run by something else, such as `sam local start-lambda`.
+ */
+export async function startLocalDynamoDb(opts: LocalDynamoDbOptions): Promise<LocalDynamoDbOnly> {
+  const log = opts.log ?? (() => undefined);
+  const stack = readStack(new Resolver(loadTemplate(opts.templatePath), opts.templatePath), opts.templatePath);
+  const dynamo = await startDynamoDb({
+    tables: stack.tables,
+    ...(opts.stateDir ? { path: join(opts.stateDir, 'dynamodb') } : {}),
+    port: opts.port ?? 0,
+    region: REGION,
+    credentials: { ...LOCAL_CREDENTIALS },
+    ttlSweepIntervalMs: numberOption(undefined, 'LOCAL_CLOUD_TTL_SWEEP_MS', 10_000),
+    log,
+  });
+  return {
+    endpoint: dynamo.endpoint,
+    region: REGION,
+    credentials: { ...LOCAL_CREDENTIALS },
+    tableNames: Object.fromEntries(stack.tables.map((t) => [t.logicalId, t.name])),
+    stop: () => dynamo.stop(),
+  };
+}

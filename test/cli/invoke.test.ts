@@ -1,28 +1,58 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listFunctions } from '../../cli/functions.js';
 import { TEMPLATE_PATH } from '../../cli/synth.js';
+import { HEADER_SORT_KEY, jobKey } from '../../functions/shared/job.js';
+import { startLocalDynamoDb } from '../../local/index.js';
 import { kernel } from '../../functions/shared/kernel/index.js';
 import { hasStackTrace, runNpm } from './run.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'pi-invoke-test-'));
+const SAMPLE_JOB = 'dc941117-aedc-8dff-a8bd-a07ea2509a58';
+
+/** The job header as the state folder holds it once invoke has stopped. */
+async function storedJobStatus(): Promise<string | undefined> {
+  const dynamo = await startLocalDynamoDb({ templatePath: TEMPLATE_PATH, stateDir });
+  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: dynamo.region, credentials: dynamo.credentials });
+  try {
+    const table = Object.values(dynamo.tableNames)[0]!;
+    const { Item } = await client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: jobKey(SAMPLE_JOB) }, sk: { S: HEADER_SORT_KEY } } }));
+    return Item?.status?.S;
+  } finally {
+    client.destroy();
+    await dynamo.stop();
+  }
+}
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 // The sample events tell one story: the API event creates a job (its Idempotency-Key fixes the
 // job id), the sampler event runs that job's task 0, the other events report on it.
 describe('npm run invoke', () => {
-  it('invokes the orchestrator with the API Gateway event and prints its proxy response', async () => {
-    const run = await runNpm(['run', '--silent', 'invoke', '--', 'orchestrator', '--event', 'events/api-post-jobs.json', '--state-dir', stateDir]);
+  it('a sample event run before the job exists says which event creates it', async () => {
+    const run = await runNpm(['run', '--silent', 'invoke', '--', 'sampler', '--event', 'events/sampler.json', '--in-memory']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/The job is not in the state folder yet: create it first with npm run invoke -- orchestrator --event events\/api-post-jobs\.json/);
+  }, 300_000);
+
+  it('invokes the orchestrator with the API Gateway event, prints its proxy response, and waits for the job it started', async () => {
+    const out = join(stateDir, 'post-jobs.json');
+    const run = await runNpm(['run', 'invoke', '--', 'orchestrator', '--event', 'events/api-post-jobs.json', '--state-dir', stateDir, '--out', out]);
     expect(run.code, run.stderr).toBe(0);
-    const response = JSON.parse(run.stdout) as { statusCode: number; headers: Record<string, string>; body: string };
+    // --out keeps the result away from npm's banner on stdout.
+    expect(run.stdout).toMatch(/^> .* invoke$/m);
+    const response = JSON.parse(readFileSync(out, 'utf8')) as { statusCode: number; headers: Record<string, string>; body: string };
     expect(response.statusCode).toBe(202);
     expect(response.headers.location).toBe('/prod/jobs/dc941117-aedc-8dff-a8bd-a07ea2509a58');
     expect(JSON.parse(response.body)).toMatchObject({ jobId: 'dc941117-aedc-8dff-a8bd-a07ea2509a58', seed: 7, tasks: 4 });
     // The log tail, CloudWatch style.
     expect(run.stderr).toMatch(/^START RequestId: \S+ Version: \$LATEST$/m);
     expect(run.stderr).toMatch(/^REPORT RequestId: \S+\tDuration: /m);
+    // The async run it started (and the samplers that run started) finished before the cloud stopped.
+    expect(run.stderr).toMatch(/^Async work done after [\d.]+ s\.$/m);
+    expect(await storedJobStatus()).toBe('SUCCEEDED');
   }, 300_000);
 
   it('invokes the sampler by its friendly name and prints the task result with its log tail', async () => {

@@ -107,5 +107,11 @@ describe('functions and their logs', () => {
     expect(isProblemLine('[sampler] START RequestId: x Version: $LATEST')).toBe(false);
     expect(isProblemLine('[api] GET /prod/jobs/x 200 (3.1 ms)')).toBe(false);
     expect(isProblemLine('[sampler] - ERROR\t(node:1) Warning: NodeVersionSupportWarning: The AWS SDK')).toBe(false);
+    // The local cloud's own warnings (template features it does not emulate, a runtime it replaces).
+    expect(isProblemLine('[local] warning: function sampler29AE7977: nodejs22.x runs on the local Node.js 20.20.2')).toBe(true);
+    expect(isProblemLine('[local] warning: several REST APIs; serving Api1 only')).toBe(true);
+    expect(isProblemLine('[local] API http://127.0.0.1:3000/prod/ · Lambda http://127.0.0.1:1 · DynamoDB http://127.0.0.1:2')).toBe(false);
+    expect(isProblemLine('[faults] drop sampler29AE7977 {"jobId":"x","taskId":3}')).toBe(true);
+    expect(isProblemLine('[faults] duplicate sampler29AE7977 {"jobId":"x"}')).toBe(false);
   });
 });
