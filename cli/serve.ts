@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { createServer, connect, type Server } from 'node:net';
 import { join } from 'node:path';
 import { startLocalDynamoDb } from '../local/index.js';
 import { watchInterrupts } from './interrupt.js';
@@ -107,26 +106,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
 export interface ServeDynamoDbOptions {
   port: number;
   stateDir?: string;
-  /** Also accept connections on this address (e.g. 0.0.0.0, for Docker containers). */
+  /** Listen on this address instead of 127.0.0.1 (e.g. 0.0.0.0, for Docker containers). */
   listen?: string;
-}
-
-/** Forwards connections on `address:port` to the DynamoDB on 127.0.0.1. */
-function forward(address: string, port: number, target: URL): Promise<Server> {
-  const server = createServer((socket) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    socket.pipe(upstream).pipe(socket);
-    const end = () => {
-      socket.destroy();
-      upstream.destroy();
-    };
-    socket.on('error', end);
-    upstream.on('error', end);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => resolve(server));
-  });
 }
 
 /**
@@ -146,27 +127,23 @@ export async function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<n
       process.exit(1);
     };
     process.on('uncaughtException', onCrash);
-    // With --listen, the forwarder takes the port and DynamoDB a free one behind it.
     const dynamo = await startLocalDynamoDb({
       templatePath,
-      port: options.listen === undefined ? options.port : 0,
+      port: options.port,
+      ...(options.listen !== undefined && { host: options.listen }),
       ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
       log: say,
     }).finally(() => process.off('uncaughtException', onCrash));
     stops.push(() => dynamo.stop());
-    let endpoint = dynamo.endpoint;
-    if (options.listen !== undefined) {
-      const server = await forward(options.listen, options.port, new URL(dynamo.endpoint));
-      stops.unshift(() => new Promise<void>((resolve) => server.close(() => resolve())));
-      endpoint = `http://${options.listen}:${options.port}`;
-    }
+    const endpoint = dynamo.endpoint;
     const table = Object.values(dynamo.tableNames)[0];
     for (const text of [
       `DynamoDB of ${displayPath(templatePath)}, alone`,
       `  DynamoDB              ${endpoint}`,
+      ...(options.listen !== undefined ? [`  Listening on          ${options.listen}, port ${new URL(endpoint).port}`] : []),
       `  Tables                ${Object.entries(dynamo.tableNames).map(([id, name]) => (id === name ? id : `${id} = ${name}`)).join(', ')}`,
       '',
-      ...(table ? [`  aws dynamodb scan --endpoint-url ${endpoint.replace('//0.0.0.0:', '//127.0.0.1:')} --table-name ${table} --region ${dynamo.region}`] : []),
+      ...(table ? [`  aws dynamodb scan --endpoint-url ${endpoint} --table-name ${table} --region ${dynamo.region}`] : []),
       '',
       options.stateDir !== undefined ? `Data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).` : 'Data is kept in memory.',
       'Ctrl-C stops it.',

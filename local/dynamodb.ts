@@ -26,6 +26,8 @@ export interface DynamoDbOptions {
   /** LevelDB folder; in memory when absent. */
   path?: string;
   port: number;
+  /** 127.0.0.1 unless given (0.0.0.0 lets Docker containers reach it). */
+  host?: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   ttlSweepIntervalMs: number;
@@ -42,7 +44,7 @@ export interface LocalDynamoDb {
 export async function startDynamoDb(opts: DynamoDbOptions): Promise<LocalDynamoDb> {
   if (opts.path) mkdirSync(opts.path, { recursive: true });
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.path ? { path: opts.path } : {}) });
-  await listen(server, opts.port);
+  await listen(server, opts.port, opts.host);
   const endpoint = endpointOf(server);
   const client = new DynamoDBClient({ endpoint, region: opts.region, credentials: opts.credentials, maxAttempts: 1 });
 

@@ -1,4 +1,4 @@
-// The HTTP plumbing every local server shares: listening on 127.0.0.1, closing with the
+// The HTTP plumbing every local server shares: listening on 127.0.0.1 (or a host given), closing with the
 // connections still open, the endpoint URL, reading bodies and headers.
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,13 +6,13 @@ import type { AddressInfo } from 'node:net';
 /** Idle keep-alive connections are closed after this long. */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
-/** Starts listening on 127.0.0.1 (`port` 0 picks a free one); a new server unless one is given. */
-export function listen(handler: RequestListener | Server, port = 0): Promise<Server> {
+/** Starts listening on 127.0.0.1 unless told otherwise (`port` 0 picks a free one); a new server unless one is given. */
+export function listen(handler: RequestListener | Server, port = 0, host = '127.0.0.1'): Promise<Server> {
   const server = typeof handler === 'function' ? createServer(handler) : handler;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve(server);
     });
@@ -27,9 +27,11 @@ export function close(server: Server): Promise<void> {
   });
 }
 
-/** `http://127.0.0.1:PORT` of a listening server. */
+/** `http://HOST:PORT` of a listening server (127.0.0.1 when it listens on every address). */
 export function endpointOf(server: Server): string {
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { address, port } = server.address() as AddressInfo;
+  const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
+  return `http://${host}:${port}`;
 }
 
 /**

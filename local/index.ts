@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ACCOUNT_ID, REGION, Resolver, loadTemplate } from './template.js';
-import { readStack, type FunctionDef } from './stack.js';
+import { readStack, type FunctionDef, type TableDef } from './stack.js';
 import { startDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { LambdaService, type DestinationRecord } from './lambda/service.js';
 import type { InvocationRecord } from './lambda/runtime.js';
@@ -215,13 +215,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   };
 
   try {
-    const dynamo: LocalDynamoDb = await startDynamoDb({
-      tables: stack.tables,
-      ...(opts.stateDir ? { path: join(opts.stateDir, 'dynamodb') } : {}),
-      port: opts.dynamodbPort ?? 0,
-      region: REGION,
-      credentials: { ...LOCAL_CREDENTIALS },
-      ttlSweepIntervalMs: numberOption(opts.ttlSweepIntervalMs, 'LOCAL_CLOUD_TTL_SWEEP_MS', PERIOD_RANGE, 10_000),
+    const dynamo = await startTemplateDynamoDb(stack.tables, {
+      stateDir: opts.stateDir,
+      port: opts.dynamodbPort,
+      ttlSweepIntervalMs: opts.ttlSweepIntervalMs,
       log,
     });
     cleanup.push(() => dynamo.stop());
@@ -316,6 +313,8 @@ export interface LocalDynamoDbOptions {
   stateDir?: string;
   /** 0 (default) picks a free one. */
   port?: number;
+  /** 127.0.0.1 unless given (0.0.0.0 lets Docker containers reach it). */
+  host?: string;
   log?: (line: string) => void;
 }
 
@@ -337,15 +336,7 @@ export interface LocalDynamoDbOnly {
 export async function startLocalDynamoDb(opts: LocalDynamoDbOptions): Promise<LocalDynamoDbOnly> {
   const log = opts.log ?? (() => undefined);
   const stack = readStack(new Resolver(loadTemplate(opts.templatePath), opts.templatePath), opts.templatePath);
-  const dynamo = await startDynamoDb({
-    tables: stack.tables,
-    ...(opts.stateDir ? { path: join(opts.stateDir, 'dynamodb') } : {}),
-    port: opts.port ?? 0,
-    region: REGION,
-    credentials: { ...LOCAL_CREDENTIALS },
-    ttlSweepIntervalMs: numberOption(undefined, 'LOCAL_CLOUD_TTL_SWEEP_MS', 10_000),
-    log,
-  });
+  const dynamo = await startTemplateDynamoDb(stack.tables, { stateDir: opts.stateDir, port: opts.port, host: opts.host, log });
   return {
     endpoint: dynamo.endpoint,
     region: REGION,
@@ -353,4 +344,21 @@ export async function startLocalDynamoDb(opts: LocalDynamoDbOptions): Promise<Lo
     tableNames: Object.fromEntries(stack.tables.map((t) => [t.logicalId, t.name])),
     stop: () => dynamo.stop(),
   };
+}
+
+/** The DynamoDB of the local cloud: dynalite with the template's tables and the TTL sweep. */
+function startTemplateDynamoDb(
+  tables: TableDef[],
+  opts: { stateDir?: string; port?: number; host?: string; ttlSweepIntervalMs?: number; log: (line: string) => void },
+): Promise<LocalDynamoDb> {
+  return startDynamoDb({
+    tables,
+    ...(opts.stateDir ? { path: join(opts.stateDir, 'dynamodb') } : {}),
+    port: opts.port ?? 0,
+    ...(opts.host !== undefined && { host: opts.host }),
+    region: REGION,
+    credentials: { ...LOCAL_CREDENTIALS },
+    ttlSweepIntervalMs: numberOption(opts.ttlSweepIntervalMs, 'LOCAL_CLOUD_TTL_SWEEP_MS', PERIOD_RANGE, 10_000),
+    log: opts.log,
+  });
 }

@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listFunctions } from '../../cli/functions.js';
 import { TEMPLATE_PATH } from '../../cli/synth.js';
-import { HEADER_SORT_KEY, jobKey } from '../../functions/shared/job.js';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbJobStore } from '../../functions/shared/store/dynamodb.js';
 import { startLocalDynamoDb } from '../../local/index.js';
 import { kernel } from '../../functions/shared/kernel/index.js';
 import { hasStackTrace, runNpm } from './run.js';
@@ -19,8 +20,8 @@ async function storedJobStatus(): Promise<string | undefined> {
   const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: dynamo.region, credentials: dynamo.credentials });
   try {
     const table = Object.values(dynamo.tableNames)[0]!;
-    const { Item } = await client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: jobKey(SAMPLE_JOB) }, sk: { S: HEADER_SORT_KEY } } }));
-    return Item?.status?.S;
+    const job = await new DynamoDbJobStore(DynamoDBDocumentClient.from(client), table).loadJob(SAMPLE_JOB);
+    return job?.header.status;
   } finally {
     client.destroy();
     await dynamo.stop();

@@ -120,7 +120,8 @@ describe('npm run local -- --dynamodb-only', () => {
       });
       void exited.then(() => reject(new Error(`exited early\n${stdout}\n${stderr}`)));
     });
-    expect(stdout).toContain(`  DynamoDB              http://0.0.0.0:${port}`);
+    expect(stdout).toContain(`  DynamoDB              http://127.0.0.1:${port}`);
+    expect(stdout).toContain(`  Listening on          0.0.0.0, port ${port}`);
     const client = new DynamoDBClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     try {
       const tables = tablesOf(template).map(([id, r]) => String((r.Properties as { TableName?: string } | undefined)?.TableName ?? id));
