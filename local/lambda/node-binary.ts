@@ -2,6 +2,7 @@
 // `nodejsNN.x` runtime names. The project pins Node.js of the deployed runtime as a platform
 // package (`node-<platform>-<arch>`, installed by `npm ci` where the registry has a build); else
 // the Node.js hosting the cloud, when its major matches; else the host anyway, with a warning.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -41,6 +42,9 @@ export function packagedNode(from: string | URL = import.meta.url, platform: str
   const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.node;
   const path = join(dirname(manifest), bin ?? join('bin', platform === 'win32' ? 'node.exe' : 'node'));
   if (!pkg.version || !existsSync(path)) return undefined;
+  // Installed is not runnable: a glibc build on musl (Alpine), or a node_modules copied from another OS.
+  const probe = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  if (probe.status !== 0 || probe.stdout.trim() !== `v${pkg.version}`) return undefined;
   return { path, version: pkg.version };
 }
 
@@ -88,7 +92,7 @@ export function chooseNode(
     const majors = [...new Set(names.map((r) => runtimeMajor(r)!))];
     const wanted = majors.map((m) => `Node.js ${m}`).join(' and ');
     const pinned = 'pinnedMajor' in opts ? opts.pinnedMajor : pinnedMajor();
-    const platform = `${process.platform === 'win32' ? 'win' : process.platform}-${process.arch}`;
+    const platform = platformPackageName().replace(/^node-/, '');
     let how = `install ${wanted} and start the local cloud with it`;
     if (majors.length === 1 && majors[0] === pinned) {
       how = PACKAGED_PLATFORMS.includes(platform)

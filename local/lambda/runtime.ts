@@ -137,6 +137,12 @@ class Worker {
     });
     // Writing to a worker that just died fails asynchronously (EPIPE); its exit already fails the invocation.
     this.proc.on('error', (err) => {
+      // A process that never started (its binary missing or not runnable) emits no 'exit': end it here.
+      if (this.proc.pid === undefined) {
+        this.exitReason = `could not start ${execPath}: ${err.message}`;
+        this.proc.emit('exit', null, null);
+        return;
+      }
       this.emit(this.current?.requestId, `worker process error: ${err.message}`, this.current);
       this.kill();
     });

