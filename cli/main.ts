@@ -2,7 +2,7 @@ import './env.js';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runInvoke } from './invoke.js';
-import { parseCount, UsageError } from './numbers.js';
+import { parseCount, parsePort, UsageError } from './numbers.js';
 import { runSamEnv } from './sam-env.js';
 import { runServe, runServeDynamoDb } from './serve.js';
 import { runStart } from './start.js';
@@ -39,8 +39,8 @@ DynamoDB on 127.0.0.1, running cdk.out/PiStack.template.json.
   --dynamodb-only      serve only DynamoDB with the template's tables (for sam local; see
                        npm run sam:env)
   --dynamodb-port <n>  DynamoDB port (default: a free one; 8000 with --dynamodb-only)
-  --listen <address>   with --dynamodb-only, also accept connections on this address, e.g.
-                       0.0.0.0 so Docker containers reach it (default: 127.0.0.1 only)
+  --listen <address>   with --dynamodb-only, listen on this address instead of 127.0.0.1,
+                       e.g. 0.0.0.0 so Docker containers reach it
 `,
   invoke: `Usage: npm run invoke -- <function> [--event file.json] [options]
 
@@ -90,6 +90,7 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 }
 
 const optionalCount = (name: string, value: string | undefined) => (value === undefined ? undefined : parseCount(name, value));
+const optionalPort = (name: string, value: string | undefined) => (value === undefined ? undefined : parsePort(name, value));
 const stateDirOf = (values: { 'state-dir'?: string; 'in-memory'?: boolean }) =>
   values['in-memory'] ? undefined : resolve(values['state-dir'] ?? `${ROOT}/.local-state`);
 
@@ -149,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
       });
       if (values.help) return help('start');
       const seed = optionalCount('--seed', values.seed);
-      const port = optionalCount('--port', values.port);
+      const port = optionalPort('--port', values.port);
       const intervalMs = optionalCount('--interval', values.interval);
       return runStart({
         samples: parseCount('--samples', values.samples ?? '1e8'),
@@ -176,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
       });
       if (values.help) return help('local');
       const stateDir = stateDirOf(values);
-      const dynamodbPort = optionalCount('--dynamodb-port', values['dynamodb-port']);
+      const dynamodbPort = optionalPort('--dynamodb-port', values['dynamodb-port']);
       if (values['dynamodb-only']) {
         return runServeDynamoDb({
           port: dynamodbPort ?? 8000,
@@ -187,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
       if (values.listen !== undefined) throw new UsageError('--listen goes with --dynamodb-only (the local cloud serves 127.0.0.1 only)');
       return runServe({
         ...(dynamodbPort !== undefined && { dynamodbPort }),
-        port: optionalCount('--port', values.port) ?? 3000,
+        port: optionalPort('--port', values.port) ?? 3000,
         ...(stateDir !== undefined && { stateDir }),
         quiet: values.quiet ?? false,
         ...(values['log-file'] !== undefined && { logFile: resolve(values['log-file']) }),
@@ -232,8 +233,8 @@ async function main(argv: string[]): Promise<number> {
       if (values.help) return help('sam-env');
       return runSamEnv({
         host: values.host ?? 'host.docker.internal',
-        dynamodbPort: optionalCount('--dynamodb-port', values['dynamodb-port']) ?? 8000,
-        lambdaPort: optionalCount('--lambda-port', values['lambda-port']) ?? 3001,
+        dynamodbPort: optionalPort('--dynamodb-port', values['dynamodb-port']) ?? 8000,
+        lambdaPort: optionalPort('--lambda-port', values['lambda-port']) ?? 3001,
         ...(values.out !== undefined && { envPath: resolve(values.out) }),
       });
     }

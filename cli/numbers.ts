@@ -25,6 +25,13 @@ export function parseCount(option: string, text: string): number {
   return value;
 }
 
+/** A TCP port: a whole number from 0 (any free one) to 65535. */
+export function parsePort(option: string, text: string): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!(value >= 0 && value <= 65_535)) throw new UsageError(`${option} must be a port from 0 to 65535, got "${text}"`);
+  return value;
+}
+
 const grouped = new Intl.NumberFormat('en-US');
 
 /** 100000000 → "100,000,000". */

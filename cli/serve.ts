@@ -74,6 +74,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
   try {
     const templatePath = await ensureSynth({ log: say, signal: interrupt.signal });
     interrupt.signal.throwIfAborted();
+    // The aws lambda invoke lines it prints write their result there.
+    mkdirSync(join(ROOT, '.local-state'), { recursive: true });
     const session = await startLocalSession({
       templatePath,
       verbose: !options.quiet,
@@ -83,7 +85,6 @@ export async function runServe(options: ServeOptions): Promise<number> {
       ...(options.logFile !== undefined && { logFile: options.logFile }),
       show: say,
     });
-    mkdirSync(join(ROOT, '.local-state'), { recursive: true });
     for (const text of usageText(session.cloud, session.functions, templatePath)) say(text);
     if (options.stateDir !== undefined) say(`DynamoDB data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).`);
     if (!interrupt.signal.aborted) {
@@ -96,7 +97,7 @@ export async function runServe(options: ServeOptions): Promise<number> {
   } catch (error) {
     if (interrupt.signal.aborted) return interrupt.exitCode();
     const text = errorText(error);
-    warn(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, pass --port <n> (0 picks a free one)` : text}`);
+    warn(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, pass --port <n> or --dynamodb-port <n> (0 picks a free one)` : text}`);
     return 1;
   } finally {
     interrupt.dispose();

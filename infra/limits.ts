@@ -20,7 +20,8 @@ const SLOWEST_SAMPLES_PER_SECOND = 50_000_000;
 /** Limits and capacity of the stack, chosen per deployment. Every property has a safe default. */
 export interface PiLimitProps {
   /**
-   * Largest `tasks` a job may ask for: one sampler invocation and one DynamoDB item per task.
+   * Largest `tasks` a job may ask for: one sampler invocation and one DynamoDB item per task; at
+   * most 10,000 (task items are keyed by a four-digit task id).
    * @default 1000
    */
   readonly maxTasks?: number;
@@ -134,7 +135,7 @@ const V = orchestratorConfig.variables;
  * reason of the deployment's.
  */
 const RANGES: { readonly [K in keyof PiLimits]: Range } = {
-  maxTasks: V.maxTasks,
+  maxTasks: { ...V.maxTasks, why: 'task items are keyed by a four-digit task id' },
   maxSamples: { ...V.maxSamples, why: 'the API carries JSON numbers' },
   maxSamplesPerTask: V.maxSamplesPerTask,
   samplerReservedConcurrency: V.samplerConcurrency,

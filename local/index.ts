@@ -331,7 +331,7 @@ export interface LocalDynamoDbOnly {
 
 /**
  * Only the DynamoDB of the local cloud, with the template's tables (and the TTL sweep), on
- * 127.0.0.1: for functions run by something else, such as `sam local start-lambda`.
+ * 127.0.0.1 or the host given: for functions run by something else, such as `sam local start-lambda`.
  */
 export async function startLocalDynamoDb(opts: LocalDynamoDbOptions): Promise<LocalDynamoDbOnly> {
   const log = opts.log ?? (() => undefined);

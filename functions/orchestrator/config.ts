@@ -1,5 +1,5 @@
 import { functionConfig, intVariable, lambdaVariable, stringVariable } from '../shared/env.js';
-// Task sort keys have four digits: a job has at most MAX_TASKS_PER_JOB tasks, whatever the stack allows.
+// Task sort keys have four digits: a job has at most MAX_TASKS_PER_JOB tasks (the stack allows no more either).
 import { MAX_TASKS_PER_JOB } from '../shared/store/items.js';
 
 /** Every variable the orchestrator reads: its field, its name and the values it accepts. */

@@ -234,7 +234,8 @@ export class AsyncQueue {
 
 }
 
-function parseOr(text: string): unknown {
+/** The JSON a text holds, or the text itself when it is not JSON (as Lambda's records carry payloads). */
+export function parseOr(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -7,7 +7,7 @@ import { ACCOUNT_ID, REGION, lambdaArn } from '../template.js';
 import type { FunctionDef, QueueDef } from '../stack.js';
 import { headerValue as header, readBody } from '../http.js';
 import { FunctionRuntime, StoppedError, ThrottledError, type InvocationResult } from './runtime.js';
-import { AsyncQueue } from './async-queue.js';
+import { AsyncQueue, parseOr } from './async-queue.js';
 import type { FaultInjector } from '../faults/injector.js';
 
 export type { DestinationRecord } from './async-queue.js';
@@ -223,12 +223,4 @@ function sendError(res: ServerResponse, err: ServiceError): void {
     // Lambda marks who is at fault: `User` for the caller's errors (4xx), `Service` for its own (ServiceException, 5xx).
     JSON.stringify({ ...err.extra, Type: err.status >= 500 ? 'Service' : 'User', message: err.message }),
   );
-}
-
-function parseOr(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }

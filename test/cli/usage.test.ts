@@ -63,7 +63,12 @@ describe('command-line mistakes exit 2 with a message that says what to fix', ()
   it('a port that is not a number names the option', async () => {
     const run = await cli(['sam-env', '--lambda-port', 'x']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/--lambda-port must be a number/);
+    expect(run.stderr).toMatch(/--lambda-port must be a port from 0 to 65535, got "x"/);
+    for (const port of ['1.5', '1e3', '65536']) {
+      const bad = await cli(['sam-env', '--lambda-port', port]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--lambda-port must be a port from 0 to 65535/);
+    }
   });
 
   it('--listen without --dynamodb-only is refused', async () => {

@@ -142,7 +142,7 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       expect(await store.claimInvocation(jobId, 99, 0, 1)).toBe(false);
       expect(await store.requestCancel('no-such-job', 1)).toBe(false);
       expect(await store.finishJob('no-such-job', { status: 'SUCCEEDED', done: 0, inside: 0 }, 1)).toBe(false);
-      await expect(store.beatRun('no-such-job', 1)).rejects.toThrow();
+      await expect(store.beatRun('no-such-job', 1)).rejects.toThrow(UnknownJobError);
       expect(await subject.snapshot()).toEqual(before);
     });
 
@@ -155,7 +155,7 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
     });
 
     it('stops every task it can even when one of them does not exist, and says so', async () => {
-      await expect(store.stopTasks(jobId, [0, 7, 2])).rejects.toThrow();
+      await expect(store.stopTasks(jobId, [0, 7, 2])).rejects.toThrow(UnknownJobError);
       const tasks = (await store.loadJob(jobId))!.tasks;
       expect(tasks.map((t) => t.cancelled)).toEqual([true, undefined, true]);
       expect(tasks).toHaveLength(3);

@@ -197,7 +197,7 @@ export class DynamoDbJobStore implements JobStore {
 
   /** Records that a run is polling the job now. */
   async beatRun(jobId: string, now: number): Promise<void> {
-    await this.db.send(
+    const beaten = await this.applied(
       new UpdateCommand({
         TableName: this.tableName,
         Key: headerKey(jobId),
@@ -206,6 +206,7 @@ export class DynamoDbJobStore implements JobStore {
         ExpressionAttributeValues: { ':now': now },
       }),
     );
+    if (!beaten) throw new UnknownJobError(jobId);
   }
 
   /**
@@ -229,8 +230,8 @@ export class DynamoDbJobStore implements JobStore {
   /** Stops the tasks: every later report is refused and answered "cancelled". */
   async stopTasks(jobId: string, taskIds: readonly number[]): Promise<void> {
     await Promise.all(
-      taskIds.map((taskId) =>
-        this.db.send(
+      taskIds.map(async (taskId) => {
+        const stopped = await this.applied(
           new UpdateCommand({
             TableName: this.tableName,
             Key: taskKey(jobId, taskId),
@@ -238,8 +239,9 @@ export class DynamoDbJobStore implements JobStore {
             ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeValues: { ':true': true },
           }),
-        ),
-      ),
+        );
+        if (!stopped) throw new UnknownJobError(jobId, taskId);
+      }),
     );
   }
 

@@ -65,20 +65,21 @@ export interface JobStore {
    */
   requestCancel(jobId: string, now: number): Promise<boolean>;
 
-  /** Sets the header's runHeartbeatAt = now: a run is polling the job. Rejects if the job has no header. */
+  /** Sets the header's runHeartbeatAt = now: a run is polling the job. Rejects with UnknownJobError if the job has no header. */
   beatRun(jobId: string, now: number): Promise<void>;
 
   /**
    * Claims the right to start a new run of a job whose run went silent: sets runHeartbeatAt = now only
    * if it still is `lastBeat` (or is still unset, for `lastBeat` undefined). Exactly one of several
-   * callers that read the same heartbeat wins; false for the others. The caller has just read the job:
-   * for a job with no header the outcome is not part of the contract.
+   * callers that read the same heartbeat wins; false for the others, and false for a job with no
+   * header (one that expired is never recreated).
    */
   claimRunRevival(jobId: string, lastBeat: number | undefined, now: number): Promise<boolean>;
 
   /**
    * Stops the tasks (sets `cancelled`): every later report is refused and answered "cancelled", and no
-   * invocation can be claimed. Rejects if one of them does not exist (the others are still stopped).
+   * invocation can be claimed. Rejects with UnknownJobError if one of them does not exist (the others are
+   * still stopped).
    */
   stopTasks(jobId: string, taskIds: readonly number[]): Promise<void>;
 
