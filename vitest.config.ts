@@ -34,6 +34,8 @@ const shared = {
   testTimeout: 60_000,
   hookTimeout: 120_000,
   silent: 'passed-only',
+  // fast-check properties run with a decided seed (test/helpers/seed.ts), like every randomized suite.
+  setupFiles: ['test/helpers/fast-check-seed.ts'] as string[],
 } as const;
 
 /** Settings every test process sees; `TEST_LOOP` names the npm script that reruns a failing file. */

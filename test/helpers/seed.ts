@@ -7,13 +7,14 @@
 //
 // The seed is printed when the suite starts, and a failing test prints the command that replays it.
 import { randomInt } from 'node:crypto';
+import { relative } from 'node:path';
 import { beforeEach } from 'vitest';
 
 export interface SuiteSeed {
   seed: number;
   /** Where it came from: the suite's variable, TEST_SEED, random, or the fixed default. */
   source: string;
-  /** The command that reruns `file` with this seed. */
+  /** The command that reruns the calling file with this seed. */
   replay: string;
 }
 
@@ -24,10 +25,11 @@ function parse(name: string, text: string): number {
 }
 
 /**
- * Decides the seed of a suite whose own variable is `variable` (e.g. 'CHAOS_SEED'), prints it, and
- * prints the replay command when a test of the calling file fails. Call it once at the top of the file.
+ * Decides the seed of a suite whose own variable is `variable` (e.g. 'CHAOS_SEED'), prints it (unless
+ * `quiet`), and prints the replay command when a test of the calling file fails. Call it once at the
+ * top of the file (or in a setup file, for every file).
  */
-export function suiteSeed(variable: string, fixed: number, file: string): SuiteSeed {
+export function suiteSeed(variable: string, fixed: number, file: string, opts: { quiet?: boolean } = {}): SuiteSeed {
   const own = process.env[variable];
   const all = process.env.TEST_SEED;
   let seed: number;
@@ -47,11 +49,12 @@ export function suiteSeed(variable: string, fixed: number, file: string): SuiteS
   }
   const loop = process.env.TEST_LOOP ?? 'test';
   const size = variable === 'CHAOS_SEED' && process.env.CHAOS_JOBS_PER_KIND ? ` CHAOS_JOBS_PER_KIND=${process.env.CHAOS_JOBS_PER_KIND}` : '';
-  const replay = `${variable}=${seed}${size} npm run ${loop} -- ${file}`;
+  const replayOf = (path: string) => `${variable}=${seed}${size} npm run ${loop} -- ${path}`;
   // Straight to stdout: the runner hides console output of passing tests, and the seed matters for all.
-  process.stdout.write(`\n${variable} ${seed} (${source}; TEST_SEED=random for a random one)\n`);
-  beforeEach(({ onTestFailed }) => {
-    onTestFailed(() => void process.stdout.write(`\nreplay this run: ${replay}\n`));
+  if (!opts.quiet) process.stdout.write(`\n${variable} ${seed} (${source}; TEST_SEED=random for a random one)\n`);
+  beforeEach(({ task, onTestFailed }) => {
+    const path = task.file?.filepath ? relative(process.cwd(), task.file.filepath) : file;
+    onTestFailed(() => void process.stdout.write(`\nreplay this run: ${replayOf(path)}\n`));
   });
-  return { seed, source, replay };
+  return { seed, source, replay: replayOf(file) };
 }
