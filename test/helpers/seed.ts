@@ -29,7 +29,12 @@ function parse(name: string, text: string): number {
  * `quiet`), and prints the replay command when a test of the calling file fails. Call it once at the
  * top of the file (or in a setup file, for every file).
  */
-export function suiteSeed(variable: string, fixed: number, file: string, opts: { quiet?: boolean } = {}): SuiteSeed {
+export function suiteSeed(
+  variable: string,
+  fixed: number,
+  file: string,
+  opts: { quiet?: boolean; /** Print the replay only for failures this accepts (their error messages). */ replayIf?: (messages: string[]) => boolean } = {},
+): SuiteSeed {
   const own = process.env[variable];
   const all = process.env.TEST_SEED;
   let seed: number;
@@ -54,7 +59,10 @@ export function suiteSeed(variable: string, fixed: number, file: string, opts: {
   if (!opts.quiet) process.stdout.write(`\n${variable} ${seed} (${source}; TEST_SEED=random for a random one)\n`);
   beforeEach(({ task, onTestFailed }) => {
     const path = task.file?.filepath ? relative(process.cwd(), task.file.filepath) : file;
-    onTestFailed(() => void process.stdout.write(`\nreplay this run: ${replayOf(path)}\n`));
+    onTestFailed(({ task: failed }) => {
+      const messages = (failed.result?.errors ?? []).map((e) => String(e.message ?? e));
+      if (!opts.replayIf || opts.replayIf(messages)) process.stdout.write(`\nreplay this run: ${replayOf(path)}\n`);
+    });
   });
   return { seed, source, replay: replayOf(file) };
 }
