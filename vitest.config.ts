@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 // Which test file runs in which loop. This is the one place that says so.
@@ -56,6 +57,8 @@ const projects: TestProjectInlineConfiguration[] = [
     test: {
       name: 'integration',
       include: ['test/**/*.test.ts'],
+      // These files mostly wait (on servers, worker processes, polls): two at a time even on two cores.
+      maxWorkers: Math.max(2, availableParallelism() - 1),
       exclude: [...UNIT, ...CAMPAIGN_ONLY],
       env: env('test', { CHAOS_JOBS_PER_KIND: process.env.CHAOS_JOBS_PER_KIND ?? CHAOS_JOBS_PER_KIND.smoke }),
     },
@@ -65,6 +68,8 @@ const projects: TestProjectInlineConfiguration[] = [
     test: {
       name: 'chaos',
       include: [CHAOS_SUITE, ...CAMPAIGN_ONLY],
+      // Each campaign sizes its load for the whole machine: one at a time.
+      maxWorkers: 1,
       env: env('test:chaos', { CHAOS_JOBS_PER_KIND: process.env.CHAOS_JOBS_PER_KIND ?? CHAOS_JOBS_PER_KIND.campaign }),
     },
   },
