@@ -30,6 +30,9 @@ const CAMPAIGN_ONLY = ['test/fuzz/**/*.test.ts', 'test/load/**/*.test.ts', 'test
 /** Jobs per fault kind in the chaos smoke (npm test) and in the campaign (npm run test:chaos); the shell may override. */
 const CHAOS_JOBS_PER_KIND = { smoke: '2', campaign: '20' };
 
+/** Most integration files wait (on servers, worker processes, polls): two at a time even on two cores. */
+const TWO_AT_LEAST = Math.max(2, availableParallelism() - 1);
+
 const shared = {
   pool: 'forks',
   testTimeout: 60_000,
@@ -50,16 +53,15 @@ const env = (loop: string, extra: Record<string, string> = {}) => ({
 const projects: TestProjectInlineConfiguration[] = [
   {
     extends: true,
-    test: { name: 'unit', include: UNIT, env: env('test:unit') },
+    test: { name: 'unit', include: UNIT, env: env('test:unit'), maxWorkers: TWO_AT_LEAST },
   },
   {
     extends: true,
     test: {
       name: 'integration',
       include: ['test/**/*.test.ts'],
-      // These files mostly wait (on servers, worker processes, polls): two at a time even on two cores.
-      maxWorkers: Math.max(2, availableParallelism() - 1),
       exclude: [...UNIT, ...CAMPAIGN_ONLY],
+      maxWorkers: TWO_AT_LEAST,
       env: env('test', { CHAOS_JOBS_PER_KIND: process.env.CHAOS_JOBS_PER_KIND ?? CHAOS_JOBS_PER_KIND.smoke }),
     },
   },
@@ -68,8 +70,9 @@ const projects: TestProjectInlineConfiguration[] = [
     test: {
       name: 'chaos',
       include: [CHAOS_SUITE, ...CAMPAIGN_ONLY],
-      // Each campaign sizes its load for the whole machine: one at a time.
+      // Each campaign sizes its load for the whole machine: one at a time, after the other projects.
       maxWorkers: 1,
+      sequence: { groupOrder: 1 },
       env: env('test:chaos', { CHAOS_JOBS_PER_KIND: process.env.CHAOS_JOBS_PER_KIND ?? CHAOS_JOBS_PER_KIND.campaign }),
     },
   },

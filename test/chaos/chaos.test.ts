@@ -119,6 +119,8 @@ const follow = async (...args: Parameters<typeof runJob>) => {
   followed.add(outcome.jobId);
   return outcome;
 };
+/** At most this many jobs more per fault kind, when the first ones drew none of a listed fault. */
+const EXTRA_JOBS = 10;
 /** The special cases run this many jobs each (fewer in the smoke). */
 const SPECIAL_JOBS = Math.min(5, JOBS_PER_KIND);
 const rows: (string | number)[][] = [];
@@ -166,11 +168,16 @@ describe('chaos: each fault kind, then all of them', () => {
       const started = Date.now();
       await quiesce();
       useFaults(scenario.faults, index);
-      const jobs = randomJobs(JOBS_PER_KIND, SEED * 97 + index);
+      const jobs = randomJobs(JOBS_PER_KIND + EXTRA_JOBS, SEED * 97 + index);
       const giveUpAt = Date.now() + 120_000;
-      const outcomes = await mapLimited(jobs, CONCURRENT_JOBS, (job, i) =>
+      const outcomes = await mapLimited(jobs.slice(0, JOBS_PER_KIND), CONCURRENT_JOBS, (job, i) =>
         follow(env.client, job, `chaos-${SEED}-${scenario.kind}-${i}`, { giveUpAt, pollMs: 1_000 }),
       );
+      // A few jobs may draw none of a rare fault: more jobs, one at a time, until each listed kind was injected.
+      const missing = () => scenario.injects.filter((kind) => !env.cloud.faults!.counts()[kind]);
+      for (let i = JOBS_PER_KIND; i < jobs.length && missing().length > 0; i++) {
+        outcomes.push(await follow(env.client, jobs[i]!, `chaos-${SEED}-${scenario.kind}-${i}`, { giveUpAt: Date.now() + 60_000, pollMs: 500 }));
+      }
       await quiesce();
       const counts = env.cloud.faults!.counts();
       const verdict = await judge(env, outcomes, env.cloud.faults!.events());
