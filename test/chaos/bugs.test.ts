@@ -1,8 +1,10 @@
 // Failure modes the chaos suite found in the functions, each reproduced deterministically with one
 // precise fault: regression tests for what a user is promised.
 import { describe, expect, it } from 'vitest';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { runJob } from '../helpers/chaos.js';
 import { usePiCloud } from '../helpers/pi-cloud.js';
+import { waitFor } from '../helpers/pool.js';
 
 const JOB_TIMEOUT_SECONDS = 10;
 const env = usePiCloud({
@@ -50,22 +52,55 @@ describe('promises the functions must keep under faults', () => {
     await quiet();
     env.cloud.faults!.configure({
       functions: {
-        // The task's first invocation fails all three attempts (done within ~0.6 s)...
+        // The task's first invocation fails all three attempts...
         sampler: [{ match: { taskId: 0 }, throw: 1, times: 3 }],
-        // ... and Lambda's failure record for it reaches the progress function 3 s late (a backlog, or a retry
-        // of the record itself), while the restart (after the 2 s stall limit) is sampling.
-        progress: [{ match: { version: '1.0' }, delay: 1, delayMs: [3_000, 3_000] }],
+        // ... and Lambda's failure record for it is held back (a backlog, or a retry of the record itself):
+        // the test delivers it below, once the restart is sampling.
+        progress: [{ match: { version: '1.0' }, drop: 1, times: 1 }],
       },
     });
-    // A few seconds of sampling: the restart is still running when the stale record lands.
+    // Seconds of sampling: the restart is still running when the stale record lands.
     const request = { samples: 1_500_000_000, tasks: 1, seed: 79 };
+    const submitted = await env.client.submitJob(request, { idempotencyKey: 'bugs-stale-failure' });
+    const samplerRuns = () => env.cloud.invocations('sampler').filter((r) => r.payload.includes(submitted.jobId));
+    // The restart (after the 2 s stall limit) has reported progress: it is sampling.
+    const [second] = await waitFor(async () => {
+      const runs = samplerRuns().filter((r) => r.payload.includes('"invocation":2'));
+      const view = await env.client.getJob(submitted.jobId);
+      return runs.length > 0 && view.done > 0 ? runs : undefined;
+    }, 30_000, 'the restarted invocation to report', 50);
+    // Lambda's record for the first invocation's last attempt, delivered late, as Lambda delivers it: an async invoke.
+    const first = samplerRuns().filter((r) => r.payload.includes('"invocation":1')).at(-1)!;
+    const record = {
+      version: '1.0',
+      timestamp: new Date(first.endedAt!).toISOString(),
+      requestContext: { requestId: first.requestId, functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sampler:$LATEST', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+      requestPayload: JSON.parse(first.payload),
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: (() => {
+        try {
+          return JSON.parse(first.result!) as unknown;
+        } catch {
+          return first.result;
+        }
+      })(),
+    };
+    const progressName = Object.keys(env.cloud.functionNames).find((id) => id.startsWith('progress'))!;
+    const lambda = new LambdaClient({ endpoint: env.cloud.lambdaEndpoint, region: env.cloud.region, credentials: env.cloud.credentials });
+    try {
+      await lambda.send(new InvokeCommand({ FunctionName: env.cloud.functionNames[progressName], InvocationType: 'Event', Payload: JSON.stringify(record) }));
+    } finally {
+      lambda.destroy();
+    }
     const outcome = await runJob(env.client, request, 'bugs-stale-failure', { giveUpAt: Date.now() + 60_000, pollMs: 250 });
     env.cloud.faults!.configure({});
-    // The case happened: the record of the first invocation reached the store while the second ran.
-    const [record] = env.cloud.invocations('progress').filter((r) => r.payload.includes(outcome.jobId) && r.payload.includes('RetriesExhausted'));
-    const [second] = env.cloud.invocations('sampler').filter((r) => r.payload.includes(outcome.jobId) && r.payload.includes('"invocation":2'));
-    expect(record!.startedAt).toBeGreaterThan(second!.startedAt);
-    expect(record!.startedAt).toBeLessThan(second!.endedAt!);
+    // The job ends with the final report; its sampler returns just after.
+    await quiet();
+    // The case happened: Lambda's own record was held back, and the late one reached the store while the second invocation ran.
+    expect(env.cloud.faults!.events().filter((f) => f.kind === 'drop' && f.subject.includes(submitted.jobId))).toHaveLength(1);
+    const [late] = env.cloud.invocations('progress').filter((r) => r.payload.includes(outcome.jobId) && r.payload.includes('RetriesExhausted'));
+    expect(late!.startedAt).toBeGreaterThan(second!.startedAt);
+    expect(late!.startedAt).toBeLessThan(samplerRuns().find((r) => r.requestId === second!.requestId)!.endedAt!);
     // Before the fix: FAILED "task 0: sampler gave up (RetriesExhausted, 3 attempt(s)): InjectedFault: ..."
     // while the second (last allowed) invocation was sampling fine.
     expect(outcome.view.reason).toBeUndefined();

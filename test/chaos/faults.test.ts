@@ -111,11 +111,14 @@ describe('invocation faults', () => {
   });
 
   it('crash: the worker process dies mid-invocation (Runtime.ExitError) and a new one takes the next', async () => {
-    useFaults({ functions: { slow: [{ match: { ms: 600 }, crash: 1, crashWindowMs: [100, 100] }] } });
+    // The handler sleeps 900 ms (the function's timeout is 1 s); the worker is killed 100 ms in.
+    useFaults({ functions: { slow: [{ match: { ms: 900 }, crash: 1, crashWindowMs: [100, 100] }] } });
     const before = json<{ pid: number }>((await invoke(FN.slow, { ms: 0 })).Payload).pid;
-    const started = Date.now();
-    const out = await invoke(FN.slow, { ms: 600 });
-    expect(Date.now() - started).toBeLessThan(550);
+    const out = await invoke(FN.slow, { ms: 900 });
+    // Mid-invocation: the worker died before the handler could have returned (not after, losing a result).
+    const [run] = runsOf(FN.slow, '"ms":900');
+    const [crash] = t.cloud.faults!.events();
+    expect(crash!.at - run!.startedAt).toBeLessThan(900);
     expect(out.FunctionError).toBe('Unhandled');
     expect(json(out.Payload)).toMatchObject({ errorType: 'Runtime.ExitError' });
     expect(t.cloud.workerPids()).not.toContain(before);

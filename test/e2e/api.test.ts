@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, type ApiResponse, type JobView } from '../../cli/api-client.js';
-import { sleep } from '../helpers/pool.js';
+import { waitFor } from '../helpers/pool.js';
 import { useE2eCloud } from './cloud.js';
 
 // The synthesized stack on the local cloud, driven through signed HTTP like any client.
@@ -66,26 +66,28 @@ describe('a job through the API', () => {
 
   it('DELETE cancels a running job; its counts are frozen from then on', async () => {
     const job = await env.client.submitJob({ samples: 20_000_000_000, tasks: 10 });
-    // Let the samplers start and report at least once.
-    let view = await env.client.getJob(job.jobId);
-    for (let i = 0; i < 100 && view.done === 0; i++) {
-      await sleep(200);
-      view = await env.client.getJob(job.jobId);
-    }
+    // The job is sampling: a progress report has reached the table.
+    const view = await waitFor(async () => {
+      const v = await env.client.getJob(job.jobId);
+      return v.done > 0 ? v : undefined;
+    }, 60_000, 'a progress report', 200);
     expect(view.status).toBe('RUNNING');
 
     const cancelled = await env.client.cancelJob(job.jobId);
     expect(cancelled.status).toBe('CANCELLED');
+    expect(cancelled.done).toBeGreaterThan(0);
     expect(cancelled.done).toBeLessThan(cancelled.samples);
     expect(cancelled.finishedAt).toBeDefined();
 
-    // Longer than the samplers' report interval: any report arriving now is refused.
-    await sleep(2_500);
+    // Every sampler of the job has seen the cancellation at a report and ended: whatever they reported was refused.
+    const samplersOfJob = () => env.cloud.invocations('sampler').filter((r) => r.payload.includes(job.jobId));
+    await waitFor(() => samplersOfJob().length > 0 && samplersOfJob().every((r) => r.endedAt !== undefined), 60_000, 'the samplers to stop', 100);
     const later = await env.client.getJob(job.jobId);
     expect(later.status).toBe('CANCELLED');
     expect(later.done).toBe(cancelled.done);
     expect(later.inside).toBe(cancelled.inside);
-    expect(later.taskProgress).toEqual(cancelled.taskProgress);
+    const counts = (v: JobView) => v.taskProgress.map((t) => [t.taskId, t.done]);
+    expect(counts(later)).toEqual(counts(cancelled));
 
     // Cancelling again is harmless and says the same.
     const again = await env.client.cancelJob(job.jobId);

@@ -1,7 +1,7 @@
 // Bad input, at volume: random and mutated requests (methods, paths, headers, bodies), signed and
 // unsigned, against the synthesized stack's API on the local cloud. No 5xx, no crashed process, no
-// job or item from an invalid request, and a valid job still comes out right. Replay with FUZZ_SEED.
-import { randomInt } from 'node:crypto';
+// job or item from an invalid request, and a valid job still comes out right. Seeded by
+// test/helpers/seed.ts: FUZZ_SEED=<seed> replays a run.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiResponse } from '../../cli/api-client.js';
@@ -10,8 +10,9 @@ import { parseIdempotencyKey, parseJobId, parseJobRequest, type Limits } from '.
 import { printTable, runJob } from '../helpers/chaos.js';
 import { countProblems } from '../helpers/job-oracle.js';
 import { startPiCloud, type PiCloud } from '../helpers/pi-cloud.js';
+import { suiteSeed } from '../helpers/seed.js';
 
-const FUZZ_SEED = Number(process.env.FUZZ_SEED ?? randomInt(2 ** 31));
+const { seed: FUZZ_SEED } = suiteSeed('FUZZ_SEED', 20_240_612, 'test/fuzz/api-fuzz.test.ts');
 const STREAMS = 8;
 const RUNS_PER_STREAM = 1_300;
 /** Limits of this cloud: a valid request that slips through makes a tiny job. */
@@ -284,7 +285,6 @@ async function check(req: FuzzRequest): Promise<void> {
 
 describe('fuzzing the API', () => {
   it(`answers ${STREAMS * RUNS_PER_STREAM} random and mutated requests with no 5xx, and creates nothing from invalid ones`, async () => {
-    process.stdout.write(`\nfuzz seed ${FUZZ_SEED} (replay: FUZZ_SEED=${FUZZ_SEED} npx vitest run test/fuzz)\n`);
     const started = Date.now();
     // Bodies over API Gateway's 10 MB limit, a few: too slow to generate by the thousand.
     for (const size of [10 * 1024 * 1024 + 1, 12 * 1024 * 1024]) {

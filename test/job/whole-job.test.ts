@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerKey } from '../../functions/shared/store/items.js';
 import { startTestTable, type TestTable } from '../helpers/dynalite.js';
 import { startInProcessStack, type InProcessStack } from '../helpers/in-process-lambda.js';
+import { waitFor } from '../helpers/pool.js';
 
 let table: TestTable;
 let stack: InProcessStack;
@@ -77,17 +78,34 @@ describe('a whole job, in process, against dynalite', () => {
     await stack.settle();
   });
 
-  it('cancels a job: DELETE ends it CANCELLED and later reports change nothing', async () => {
-    const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 50_000_000, tasks: 2, seed: 3 }) });
-    const cancelled = await stack.api('DELETE', '/jobs/{id}', { id: submitted.json.jobId });
+  it('cancels a sampling job: DELETE flags every task item stopped, ends it CANCELLED, and no count moves after', async () => {
+    // Long enough (seconds per task) that it is still sampling when cancelled.
+    const samples = 10_000_000_000;
+    const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples, tasks: 2, seed: 3 }) });
+    const id = submitted.json.jobId;
+    const taskItems = async () =>
+      (await table.scanAll())
+        .filter((i) => i.pk === `JOB#${id}` && String(i.sk).startsWith('TASK#'))
+        .map(({ sk, done, inside, cancelled }) => ({ sk, done, inside, cancelled }) as { sk: string; done: number; inside: number; cancelled?: boolean });
+    // A report has landed: the job is sampling.
+    await waitFor(async () => (await taskItems()).some((t) => t.done > 0), 30_000, 'a progress report to reach the table', 20);
+    const cancelled = await stack.api('DELETE', '/jobs/{id}', { id });
     expect(cancelled.statusCode).toBe(200);
     expect(cancelled.json.status).toBe('CANCELLED');
+    const atCancel = await taskItems();
+    expect(atCancel).toHaveLength(2);
+    expect(atCancel.filter((t) => t.cancelled !== true)).toEqual([]);
+    // The header froze the counts of the stopped items.
+    expect(cancelled.json.done).toBe(atCancel.reduce((sum, t) => sum + t.done, 0));
+    expect(cancelled.json.done).toBeGreaterThan(0);
+    expect(cancelled.json.done).toBeLessThan(samples);
+    // The samplers see the flag at their next report and stop; nothing they send moves a count.
     await stack.settle();
-    const after = await stack.api('GET', '/jobs/{id}', { id: submitted.json.jobId });
+    expect(await taskItems()).toEqual(atCancel);
+    const after = await stack.api('GET', '/jobs/{id}', { id });
     expect(after.json.status).toBe('CANCELLED');
-    expect(after.json.done).toBe(cancelled.json.done);
-    expect(after.json.done).toBeLessThan(50_000_000);
-    const again = await stack.api('DELETE', '/jobs/{id}', { id: submitted.json.jobId });
+    expect([after.json.done, after.json.inside]).toEqual([cancelled.json.done, cancelled.json.inside]);
+    const again = await stack.api('DELETE', '/jobs/{id}', { id });
     expect(again.statusCode).toBe(200);
   });
 
@@ -125,9 +143,14 @@ describe('a whole job, in process, against dynalite', () => {
     const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 200_000, tasks: 2, seed: 10 }) });
     stack.asyncFault = () => undefined;
     const id = submitted.json.jobId;
+    const runs = () => stack.asyncEvents.orchestrator!.filter((e: any) => e.jobId === id).length;
+    const createdAt = Date.now();
+    // A GET while the job is young starts nothing.
     expect((await stack.api('GET', '/jobs/{id}', { id })).json.status).toBe('RUNNING');
-    await new Promise((resolve) => setTimeout(resolve, 1_100)); // past STALL_SECONDS
-    await stack.api('GET', '/jobs/{id}', { id });
+    expect(runs()).toBe(1);
+    // GETs keep coming, as a client's would; one of them, once the run has been silent for STALL_SECONDS, starts a run.
+    await waitFor(async () => (await stack.api('GET', '/jobs/{id}', { id }), runs() === 2), 10_000, 'a GET to start a new run', 50);
+    expect(Date.now() - createdAt).toBeGreaterThanOrEqual(1_000);
     await stack.settle();
     const result = (await stack.api('GET', '/jobs/{id}', { id })).json;
     expect(result.status).toBe('SUCCEEDED');

@@ -7,9 +7,11 @@ import { persist, printTable, randomJobs } from '../helpers/chaos.js';
 import { countProblems, faultFreeInside } from '../helpers/job-oracle.js';
 import { usePiCloud } from '../helpers/pi-cloud.js';
 import { quantile, sleep } from '../helpers/pool.js';
+import { suiteSeed } from '../helpers/seed.js';
 
 const JOBS = 50;
-const SEED = 20_240_601;
+/** Seeds the jobs' parameters (test/helpers/seed.ts: LOAD_SEED=<seed> replays a run). */
+const { seed: SEED } = suiteSeed('LOAD_SEED', 20_240_601, 'test/load/load.test.ts');
 /** Each job's client polls this often. */
 const POLL_MS = 500;
 
