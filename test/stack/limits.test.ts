@@ -82,7 +82,7 @@ describe('limit checks at synth time', () => {
   });
 
   it.each([
-    [{ maxTasks: 0 }, /maxTasks must be an integer from 1 to 10000, got 0/],
+    [{ maxTasks: 0 }, /maxTasks must be an integer from 1 to 10000 \(task items are keyed by a four-digit task id\), got 0/],
     [{ maxTasks: 10_001 }, /maxTasks must be an integer from 1 to 10000/],
     [{ maxSamples: 1.5 }, /maxSamples must be an integer from 1 to 9007199254740991 \(the API carries JSON numbers\), got 1.5/],
     [{ maxSamples: 2 ** 53 }, /maxSamples must be an integer from 1 to 9007199254740991/],
