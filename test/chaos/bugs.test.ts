@@ -11,7 +11,7 @@ const env = usePiCloud({
   apiThrottling: false,
   faults: {},
   // One restart (K = 1) and a short stall limit make the stale failure record below deterministic.
-  env: { orchestrator: { TASK_RESTARTS: 1, STALL_SECONDS: 2, JOB_TIMEOUT_SECONDS }, sampler: { REPORT_INTERVAL_MS: 200 } },
+  env: { orchestrator: { taskRestarts: 1, stallSeconds: 2, jobTimeoutSeconds: JOB_TIMEOUT_SECONDS }, sampler: { reportIntervalMs: 200 } },
 });
 
 const quiet = () => env.quiet();

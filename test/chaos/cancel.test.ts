@@ -15,10 +15,10 @@ const env = usePiCloud({
   apiThrottling: false,
   faults: {},
   env: {
-    sampler: { REPORT_INTERVAL_MS },
+    sampler: { reportIntervalMs: REPORT_INTERVAL_MS },
     // Items expire as soon as they are written; the TTL sweep runs only when the test asks.
     // No task is restarted for silence while a slow machine starts its samplers: one sampler per task.
-    orchestrator: { JOB_TTL_DAYS: 0, STALL_SECONDS: 60 },
+    orchestrator: { jobTtlDays: 0, stallSeconds: 60 },
   },
   ttlSweepIntervalMs: 3_600_000,
   // Every sampler of the cancelled jobs runs at once.

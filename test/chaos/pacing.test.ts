@@ -19,8 +19,8 @@ const env = usePiCloud({
   env: {
     // A stall limit well above a wave, so a busy machine's late report restarts nothing: what is
     // measured is how many tasks ran at once.
-    orchestrator: { SAMPLER_CONCURRENCY: SLOTS, STALL_SECONDS: 10 },
-    sampler: { REPORT_INTERVAL_MS: 200 },
+    orchestrator: { samplerConcurrency: SLOTS, stallSeconds: 10 },
+    sampler: { reportIntervalMs: 200 },
   },
 });
 

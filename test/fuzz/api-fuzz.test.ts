@@ -42,7 +42,7 @@ beforeAll(async () => {
   env = await startPiCloud({
     apiThrottling: false,
     env: {
-      orchestrator: { MAX_TASKS: LIMITS.maxTasks, MAX_SAMPLES: LIMITS.maxSamples, MAX_SAMPLES_PER_TASK: LIMITS.maxSamplesPerTask, ESTIMATE_WAIT_SECONDS: 1 },
+      orchestrator: { maxTasks: LIMITS.maxTasks, maxSamples: LIMITS.maxSamples, maxSamplesPerTask: LIMITS.maxSamplesPerTask, estimateWaitSeconds: 1 },
     },
   });
   pidTimer = setInterval(() => env.cloud.workerPids().forEach((p) => seenPids.add(p)), 100);

@@ -2,6 +2,7 @@ import { InvokeCommand, LambdaClient, type InvokeCommandInput } from '@aws-sdk/c
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { TEST_CREDENTIALS, type TestTable } from './dynalite.js';
+import { environmentOf, type FunctionSettings } from './function-env.js';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 
@@ -56,28 +57,36 @@ function context(functionName: string): Context {
  * stood in for at the SDK edge: Event invocations are queued and run, RequestResponse invocations
  * call the handler and return its result or its error as Lambda would.
  */
-export async function startInProcessStack(table: TestTable, env: Record<string, string> = {}): Promise<InProcessStack> {
+export async function startInProcessStack(table: TestTable, settings: FunctionSettings = {}): Promise<InProcessStack> {
+  // The three handlers share this process's environment: every function's settings at once.
+  const functions = environmentOf({
+    orchestrator: {
+      tableName: table.tableName,
+      samplerFunctionName: FUNCTIONS.sampler,
+      maxTasks: 1000,
+      maxSamples: 1e12,
+      maxSamplesPerTask: 1e10,
+      jobTimeoutSeconds: 60,
+      estimateWaitSeconds: 20,
+      samplerConcurrency: 100,
+      pollIntervalMs: 20,
+      taskRestarts: 2,
+      stallSeconds: 60,
+      jobTtlDays: 7,
+      functionName: FUNCTIONS.orchestrator,
+      ...settings.orchestrator,
+    },
+    sampler: { progressFunctionName: FUNCTIONS.progress, reportIntervalMs: 1000, ...settings.sampler },
+    progress: { tableName: table.tableName, ...settings.progress },
+  });
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_DYNAMODB: table.endpoint,
-    AWS_LAMBDA_FUNCTION_NAME: FUNCTIONS.orchestrator,
-    TABLE_NAME: table.tableName,
-    SAMPLER_FUNCTION_NAME: FUNCTIONS.sampler,
-    PROGRESS_FUNCTION_NAME: FUNCTIONS.progress,
-    MAX_TASKS: '1000',
-    MAX_SAMPLES: String(1e12),
-    MAX_SAMPLES_PER_TASK: String(1e10),
-    JOB_TIMEOUT_SECONDS: '60',
-    ESTIMATE_WAIT_SECONDS: '20',
-    SAMPLER_CONCURRENCY: '100',
-    POLL_INTERVAL_MS: '20',
-    TASK_RESTARTS: '2',
-    STALL_SECONDS: '60',
-    JOB_TTL_DAYS: '7',
-    REPORT_INTERVAL_MS: '1000',
-    ...env,
+    ...functions.orchestrator,
+    ...functions.sampler,
+    ...functions.progress,
   });
   const handlers: Record<string, Handler> = {
     [FUNCTIONS.orchestrator]: (await import('../../functions/orchestrator/handler.js')).handler as Handler,

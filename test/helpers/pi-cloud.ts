@@ -6,15 +6,14 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ApiClient } from '../../cli/api-client.js';
 import { waitFor } from './pool.js';
 import { ensureSynth } from '../../cli/synth.js';
-import { startLocalCloud, type EnvOverrides, type LocalCloud, type LocalCloudOptions } from '../../local/index.js';
-import { ORCHESTRATOR_ENV } from '../../functions/orchestrator/config.js';
-import { SAMPLER_ENV } from '../../functions/sampler/config.js';
+import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../../local/index.js';
+import { environmentOf, type FunctionSettings } from './function-env.js';
 import type { JobHeader, TaskItem } from '../../functions/shared/job.js';
 import { itemToJobItem, jobIdOfKey } from '../../functions/shared/store/items.js';
 
 export interface PiCloudOptions extends Omit<LocalCloudOptions, 'templatePath' | 'log'> {
-  /** Merged over the quick defaults, by construct name. */
-  env?: { orchestrator?: EnvOverrides[string]; sampler?: EnvOverrides[string]; progress?: EnvOverrides[string] };
+  /** Merged over the quick defaults, by function and configuration field. */
+  env?: FunctionSettings;
   /** Keep every log line in `logs` (default: only the last 20,000). */
   keepLogs?: number;
 }
@@ -68,15 +67,17 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
     maxWorkersPerFunction: { orchestrator: 12, '*': 4 },
     ...cloudOptions,
     envOverrides: {
-      orchestrator: {
-        [ORCHESTRATOR_ENV.pollIntervalMs]: QUICK.pollIntervalMs,
-        [ORCHESTRATOR_ENV.stallSeconds]: QUICK.stallSeconds,
-        [ORCHESTRATOR_ENV.taskRestarts]: QUICK.taskRestarts,
-        [ORCHESTRATOR_ENV.jobTimeoutSeconds]: QUICK.jobTimeoutSeconds,
-        ...env.orchestrator,
-      },
-      sampler: { [SAMPLER_ENV.reportIntervalMs]: QUICK.reportIntervalMs, ...env.sampler },
-      ...(env.progress && { progress: env.progress }),
+      ...environmentOf({
+        orchestrator: {
+          pollIntervalMs: QUICK.pollIntervalMs,
+          stallSeconds: QUICK.stallSeconds,
+          taskRestarts: QUICK.taskRestarts,
+          jobTimeoutSeconds: QUICK.jobTimeoutSeconds,
+          ...env.orchestrator,
+        },
+        sampler: { reportIntervalMs: QUICK.reportIntervalMs, ...env.sampler },
+        progress: env.progress,
+      }),
       ...cloudOptions.envOverrides,
     },
     log: (line) => {

@@ -9,7 +9,7 @@ let stack: InProcessStack;
 
 beforeAll(async () => {
   table = await startTestTable();
-  stack = await startInProcessStack(table, { STALL_SECONDS: '1', SAMPLER_CONCURRENCY: '3' });
+  stack = await startInProcessStack(table, { orchestrator: { stallSeconds: 1, samplerConcurrency: 3 } });
 });
 afterAll(async () => {
   stack.restore();

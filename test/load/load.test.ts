@@ -18,7 +18,7 @@ const POLL_MS = 500;
 const env = usePiCloud({
   // The deployed stall limit and deadline: 50 jobs queue behind a few sampler workers, which the
   // chaos suite's seconds-long settings would count as silence.
-  env: { orchestrator: { STALL_SECONDS: 60, JOB_TIMEOUT_SECONDS: 600 } },
+  env: { orchestrator: { stallSeconds: 60, jobTimeoutSeconds: 600 } },
   // A job's run holds an orchestrator worker while the job lasts (it sleeps between polls); runs
   // beyond the cap wait for a worker, as they would for concurrency. More workers only add cold starts.
   maxWorkersPerFunction: { orchestrator: 24, '*': 4 },
