@@ -67,13 +67,44 @@ function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[]
   return lines;
 }
 
-/** `npm run local`: start the local cloud and serve until Ctrl-C. Returns the exit code. */
-export async function runServe(options: ServeOptions): Promise<number> {
+/** What a serving verb started: the lines to print, and how to stop it. */
+interface Served {
+  lines: string[];
+  stop(): Promise<unknown>;
+}
+
+/**
+ * Synthesizes, starts what `start` starts, prints its lines and serves until Ctrl-C. Returns the exit
+ * code; a start error is printed as one line, with `portHint` after a taken port.
+ */
+async function serveUntilInterrupted(start: (templatePath: string) => Promise<Served>, portHint: string, explain: (text: string) => string = (t) => t): Promise<number> {
   const interrupt = watchInterrupts();
-  const warn = (text: string) => process.stderr.write(`${text}\n`);
+  let served: Served | undefined;
   try {
     const templatePath = await ensureSynth({ log: say, signal: interrupt.signal });
     interrupt.signal.throwIfAborted();
+    served = await start(templatePath);
+    for (const text of served.lines) say(text);
+    if (!interrupt.signal.aborted) await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
+    say(`Stopping (${interrupt.received()})...`);
+    await served.stop();
+    served = undefined;
+    say('Stopped.');
+    return 0;
+  } catch (error) {
+    if (interrupt.signal.aborted) return interrupt.exitCode();
+    const text = explain(errorText(error));
+    process.stderr.write(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, ${portHint}` : text}\n`);
+    return 1;
+  } finally {
+    await served?.stop().catch(() => undefined);
+    interrupt.dispose();
+  }
+}
+
+/** `npm run local`: start the local cloud and serve until Ctrl-C. Returns the exit code. */
+export function runServe(options: ServeOptions): Promise<number> {
+  return serveUntilInterrupted(async (templatePath) => {
     // The aws lambda invoke lines it prints write their result there.
     mkdirSync(join(ROOT, '.local-state'), { recursive: true });
     const session = await startLocalSession({
@@ -85,23 +116,10 @@ export async function runServe(options: ServeOptions): Promise<number> {
       ...(options.logFile !== undefined && { logFile: options.logFile }),
       show: say,
     });
-    for (const text of usageText(session.cloud, session.functions, templatePath)) say(text);
-    if (options.stateDir !== undefined) say(`DynamoDB data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).`);
-    if (!interrupt.signal.aborted) {
-      await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
-    }
-    say(`Stopping (${interrupt.received()})...`);
-    await session.stop();
-    say('Stopped.');
-    return 0;
-  } catch (error) {
-    if (interrupt.signal.aborted) return interrupt.exitCode();
-    const text = errorText(error);
-    warn(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, pass --port <n> or --dynamodb-port <n> (0 picks a free one)` : text}`);
-    return 1;
-  } finally {
-    interrupt.dispose();
-  }
+    const lines = usageText(session.cloud, session.functions, templatePath);
+    if (options.stateDir !== undefined) lines.push(`DynamoDB data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).`);
+    return { lines, stop: () => session.stop() };
+  }, 'pass --port <n> or --dynamodb-port <n> (0 picks a free one)');
 }
 
 export interface ServeDynamoDbOptions {
@@ -115,16 +133,13 @@ export interface ServeDynamoDbOptions {
  * `npm run local -- --dynamodb-only`: the local cloud's DynamoDB alone, with the template's tables,
  * for functions that `sam local` runs in Docker (README.md, "With sam local").
  */
-export async function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<number> {
-  const interrupt = watchInterrupts();
-  const warn = (text: string) => process.stderr.write(`${text}\n`);
-  const stops: (() => Promise<void>)[] = [];
-  try {
-    const templatePath = await ensureSynth({ log: say, signal: interrupt.signal });
+export function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<number> {
+  const explain = (text: string) => errorText(explainStartError(text, options.stateDir));
+  return serveUntilInterrupted(async (templatePath) => {
     // dynalite throws a database it cannot open (another process holds the folder's lock) from
     // inside, uncaught: while it starts, that is a start error to explain, not a crash.
     const onCrash = (error: Error) => {
-      warn(`Error: ${explainStartError(error.message, options.stateDir).message}`);
+      process.stderr.write(`Error: ${explain(error.message)}\n`);
       process.exit(1);
     };
     process.on('uncaughtException', onCrash);
@@ -135,10 +150,9 @@ export async function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<n
       ...(options.stateDir !== undefined && { stateDir: options.stateDir }),
       log: say,
     }).finally(() => process.off('uncaughtException', onCrash));
-    stops.push(() => dynamo.stop());
     const endpoint = dynamo.endpoint;
     const table = Object.values(dynamo.tableNames)[0];
-    for (const text of [
+    const lines = [
       `DynamoDB of ${displayPath(templatePath)}, alone`,
       `  DynamoDB              ${endpoint}`,
       ...(options.listen !== undefined ? [`  Listening on          ${options.listen}, port ${new URL(endpoint).port}`] : []),
@@ -148,19 +162,7 @@ export async function runServeDynamoDb(options: ServeDynamoDbOptions): Promise<n
       '',
       options.stateDir !== undefined ? `Data is kept in ${displayPath(options.stateDir)} (--in-memory keeps none).` : 'Data is kept in memory.',
       'Ctrl-C stops it.',
-    ]) {
-      say(text);
-    }
-    if (!interrupt.signal.aborted) await new Promise((resolve) => interrupt.signal.addEventListener('abort', resolve, { once: true }));
-    say(`Stopping (${interrupt.received()})...`);
-    return 0;
-  } catch (error) {
-    if (interrupt.signal.aborted) return interrupt.exitCode();
-    const text = errorText(explainStartError(errorText(error), options.stateDir));
-    warn(`Error: ${/EADDRINUSE/.test(text) ? `${text}: the port is taken, pass --dynamodb-port <n>` : text}`);
-    return 1;
-  } finally {
-    for (const stop of stops) await stop().catch(() => undefined);
-    interrupt.dispose();
-  }
+    ];
+    return { lines, stop: () => dynamo.stop() };
+  }, 'pass --dynamodb-port <n>', explain);
 }
