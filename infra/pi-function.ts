@@ -94,7 +94,7 @@ export class PiFunction extends NodejsFunction {
     );
   }
 
-  /** lambda:InvokeFunction on the other function's unqualified ARN only (we never invoke versions or aliases). */
+  /** Lets this function invoke `fn` (see invokeOnly). */
   allowInvoke(fn: IFunction): void {
     this.addToRolePolicy(invokeOnly(fn));
   }

@@ -48,6 +48,10 @@ export function packagedNode(from: string | URL = import.meta.url, platform: str
   return { path, version: pkg.version };
 }
 
+let installed: { binary: NodeBinary | undefined } | undefined;
+/** The project's platform package, probed once per process: every local cloud start asks. */
+const installedNode = (): NodeBinary | undefined => (installed ??= { binary: packagedNode() }).binary;
+
 /** The major of Node.js the project's package.json pins as platform packages, if it does. */
 function pinnedMajor(): number | undefined {
   try {
@@ -75,7 +79,7 @@ export function chooseNode(
   opts: { host?: NodeBinary; packaged?: NodeBinary | undefined; pinnedMajor?: number | undefined } = {},
 ): NodeChoice {
   const host = opts.host ?? { path: process.execPath, version: process.versions.node };
-  const packaged = 'packaged' in opts ? opts.packaged : packagedNode();
+  const packaged = 'packaged' in opts ? opts.packaged : installedNode();
   const candidates = [packaged, host].filter((b): b is NodeBinary => b !== undefined);
   const byRuntime = new Map<string, string>();
   const missing = new Set<string>();

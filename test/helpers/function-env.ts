@@ -17,7 +17,7 @@ function named(names: Readonly<Record<string, string>>, values: Readonly<Record<
 }
 
 /** The environment variables of each function's settings. */
-export function environmentOf(settings: FunctionSettings): { orchestrator: Record<string, string>; sampler: Record<string, string>; progress: Record<string, string> } {
+export function variablesFor(settings: FunctionSettings): { orchestrator: Record<string, string>; sampler: Record<string, string>; progress: Record<string, string> } {
   return {
     orchestrator: named(orchestratorConfig.names, settings.orchestrator),
     sampler: named(samplerConfig.names, settings.sampler),

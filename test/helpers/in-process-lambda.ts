@@ -2,7 +2,7 @@ import { InvokeCommand, LambdaClient, type InvokeCommandInput } from '@aws-sdk/c
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { TEST_CREDENTIALS, type TestTable } from './dynalite.js';
-import { environmentOf, type FunctionSettings } from './function-env.js';
+import { variablesFor, type FunctionSettings } from './function-env.js';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 
@@ -59,7 +59,7 @@ function context(functionName: string): Context {
  */
 export async function startInProcessStack(table: TestTable, settings: FunctionSettings = {}): Promise<InProcessStack> {
   // The three handlers share this process's environment: every function's settings at once.
-  const functions = environmentOf({
+  const functions = variablesFor({
     orchestrator: {
       tableName: table.tableName,
       samplerFunctionName: FUNCTIONS.sampler,

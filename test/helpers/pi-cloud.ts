@@ -7,7 +7,7 @@ import { ApiClient } from '../../cli/api-client.js';
 import { waitFor } from './pool.js';
 import { ensureSynth } from '../../cli/synth.js';
 import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../../local/index.js';
-import { environmentOf, type FunctionSettings } from './function-env.js';
+import { variablesFor, type FunctionSettings } from './function-env.js';
 import type { JobHeader, TaskItem } from '../../functions/shared/job.js';
 import { itemToJobItem, jobIdOfKey } from '../../functions/shared/store/items.js';
 
@@ -67,7 +67,7 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
     maxWorkersPerFunction: { orchestrator: 12, '*': 4 },
     ...cloudOptions,
     envOverrides: {
-      ...environmentOf({
+      ...variablesFor({
         orchestrator: {
           pollIntervalMs: QUICK.pollIntervalMs,
           stallSeconds: QUICK.stallSeconds,
