@@ -4,6 +4,7 @@
 import { orchestratorConfig } from '../functions/orchestrator/config.js';
 import { samplerConfig } from '../functions/sampler/config.js';
 import { describeRange, isInRange } from '../functions/shared/env.js';
+import { reportIntervalFor, RUN_START_MARGIN_MS } from '../functions/shared/job.js';
 
 /** Lambda's hard limit; the orchestrator gets all of it to outlive any job. */
 export const ORCHESTRATOR_TIMEOUT_SECONDS = 900;
@@ -38,15 +39,43 @@ export interface PiLimitProps {
    */
   readonly maxSamplesPerTask?: number;
   /**
-   * Reserved concurrency of the sampler: how many tasks run at once across all jobs, and a cap
-   * on what one burst of jobs can spend. Lambda keeps it out of the account's unreserved pool.
+   * Sampler invocations all running jobs together start at most at once: a job running alone may use
+   * all of them, several running jobs share them equally. Each is one unit of the account's Lambda
+   * concurrency (1,769 MB, one vCPU), and a task's progress reports take a little of the progress
+   * function's. Keep it within the account's unreserved concurrency, with room for the API.
    * @default 100
+   */
+  readonly maxConcurrentSamplers?: number;
+  /**
+   * Reserved concurrency of the sampler, if any: guarantees the samplers their concurrency and caps
+   * them there. Lambda keeps it out of the account's unreserved pool, which must keep at least 100
+   * (so an account whose limit is 10 cannot reserve any). At least `maxConcurrentSamplers`.
+   * @default no reservation
    */
   readonly samplerReservedConcurrency?: number;
   /**
+   * Jobs RUNNING at once in the stack. Past it `POST /jobs` and `POST /estimate` answer 429
+   * TooManyJobs with Retry-After. Each running job holds one orchestrator invocation (512 MB) for
+   * its whole life, and its share of `maxConcurrentSamplers`.
+   * @default 10
+   */
+  readonly maxRunningJobs?: number;
+  /**
+   * Jobs RUNNING at once per caller (IAM principal), at most `maxRunningJobs`.
+   * @default 5
+   */
+  readonly maxRunningJobsPerCaller?: number;
+  /**
+   * Maximum age of a sampler's async event: one still waiting in Lambda's queue (the account out of
+   * concurrency) after this long is discarded, its task recorded as failed and started again. A
+   * task never heard from for this long plus 10 s (its event lost) is started again too; a task
+   * that is only waiting is not. From 60 s (Lambda's least) to below `jobTimeoutSeconds`.
+   * @default 120
+   */
+  readonly samplerMaxEventAgeSeconds?: number;
+  /**
    * A job that has not finished this many seconds after it was created fails. Also the maximum
-   * age of the sampler's and the orchestrator's async events: an event older than its job is
-   * dropped (and a dropped sampler event is reported to the progress function). Must be at least
+   * age of the orchestrator's async events (its runs): an event older than its job is dropped. Must be at least
    * 60 s (Lambda's smallest event age) and below the orchestrator's 900 s timeout, so the
    * orchestrator that watches a job outlives it.
    * @default 600
@@ -69,10 +98,10 @@ export interface PiLimitProps {
    */
   readonly apiThrottlingBurstLimit?: number;
   /**
-   * A task with no accepted report for this long (its event lost, its run dead without a retry,
-   * or its event waiting in Lambda's queue) is started again, at most `taskRestarts` times; a
-   * job's run silent this long is started again by the next `GET`. Must exceed the report
-   * interval by 10 s, span three polls, and stay below the job timeout.
+   * A running task (one that has reported) with no accepted report for this long (its run dead
+   * without a retry) is started again, at most `taskRestarts` times; a job's run silent this long is
+   * started again by the next `GET`. Must exceed the longest report interval by 10 s, span three
+   * polls, and stay below the job timeout.
    * @default 60
    */
   readonly stallSeconds?: number;
@@ -101,14 +130,23 @@ export interface PiLimitProps {
   readonly jobTtlDays?: number;
 }
 
+/** Limits that have no default value: absent means "none". */
+type OptionalLimit = 'samplerReservedConcurrency';
+
 /** Resolved limits, as the functions receive them. */
-export type PiLimits = { readonly [K in keyof PiLimitProps]-?: number };
+export type PiLimits = { readonly [K in Exclude<keyof PiLimitProps, OptionalLimit>]-?: number } & {
+  readonly [K in OptionalLimit]: number | undefined;
+};
 
 export const DEFAULT_LIMITS: PiLimits = {
   maxTasks: 1000,
   maxSamples: 1e12,
   maxSamplesPerTask: 1e10,
-  samplerReservedConcurrency: 100,
+  maxConcurrentSamplers: 100,
+  samplerReservedConcurrency: undefined,
+  maxRunningJobs: 10,
+  maxRunningJobsPerCaller: 5,
+  samplerMaxEventAgeSeconds: 120,
   jobTimeoutSeconds: 600,
   estimateWaitSeconds: 25,
   apiThrottlingRateLimit: 10,
@@ -138,7 +176,11 @@ const RANGES: { readonly [K in keyof PiLimits]: Range } = {
   maxTasks: { ...V.maxTasks, why: 'task items are keyed by a four-digit task id' },
   maxSamples: { ...V.maxSamples, why: 'the API carries JSON numbers' },
   maxSamplesPerTask: V.maxSamplesPerTask,
+  maxConcurrentSamplers: V.samplerConcurrency,
   samplerReservedConcurrency: V.samplerConcurrency,
+  maxRunningJobs: { min: 1, max: 1000, why: 'the running jobs are one item of about 70 bytes each' },
+  maxRunningJobsPerCaller: V.maxRunningJobsPerCaller,
+  samplerMaxEventAgeSeconds: { ...V.samplerMaxEventAgeSeconds, min: 60, why: 'Lambda allows maximum event ages from 60 s' },
   jobTimeoutSeconds: {
     min: 60,
     max: ORCHESTRATOR_TIMEOUT_SECONDS - 1,
@@ -158,20 +200,18 @@ const RANGES: { readonly [K in keyof PiLimits]: Range } = {
   jobTtlDays: { min: 1, max: V.jobTtlDays.max, why: "items must outlive their job's run" },
 };
 
-/**
- * How much longer than the report interval a running sampler may stay silent before it is taken
- * for a lost one: its cold start, and a report's round trip through a busy progress function.
- */
-const STALL_MARGIN_SECONDS = 10;
+/** How much longer than the report interval a running sampler may stay silent (see RUN_START_MARGIN_MS). */
+const STALL_MARGIN_SECONDS = RUN_START_MARGIN_MS / 1000;
 
 /** Checks the limits at synth time, so a bad value fails `cdk synth`, not a job. */
 export function resolveLimits(props: PiLimitProps = {}): PiLimits {
   const limits = Object.fromEntries(
     (Object.keys(DEFAULT_LIMITS) as (keyof PiLimits)[]).map((name) => [name, props[name] ?? DEFAULT_LIMITS[name]]),
   ) as PiLimits;
-  for (const [name, value] of Object.entries(limits) as [keyof PiLimits, number][]) {
+  for (const [name, value] of Object.entries(limits) as [keyof PiLimits, number | undefined][]) {
     const range = RANGES[name];
-    if (!isInRange(value, range)) {
+    if (value === undefined && name === 'samplerReservedConcurrency') continue;
+    if (value === undefined || !isInRange(value, range)) {
       throw new Error(`PiStack: ${name} must be ${describeRange(range)}${range.why ? ` (${range.why})` : ''}, got ${value}`);
     }
   }
@@ -189,11 +229,28 @@ export function resolveLimits(props: PiLimitProps = {}): PiLimits {
         `${limits.maxTasks * limits.maxSamplesPerTask}`,
     );
   }
-  const stallMs = limits.stallSeconds * 1000;
-  if (stallMs < limits.reportIntervalMs + STALL_MARGIN_SECONDS * 1000) {
+  if (limits.samplerReservedConcurrency !== undefined && limits.samplerReservedConcurrency < limits.maxConcurrentSamplers) {
     throw new Error(
-      `PiStack: stallSeconds (${limits.stallSeconds}) must exceed reportIntervalMs (${limits.reportIntervalMs}) by at least ` +
-        `${STALL_MARGIN_SECONDS} s, or a sampler that is starting or reporting would be taken for a lost one`,
+      `PiStack: samplerReservedConcurrency (${limits.samplerReservedConcurrency}) must be at least maxConcurrentSamplers ` +
+        `(${limits.maxConcurrentSamplers}), or tasks would wait in Lambda's throttle queue`,
+    );
+  }
+  if (limits.maxRunningJobsPerCaller > limits.maxRunningJobs) {
+    throw new Error(`PiStack: maxRunningJobsPerCaller (${limits.maxRunningJobsPerCaller}) must be at most maxRunningJobs (${limits.maxRunningJobs})`);
+  }
+  if (limits.samplerMaxEventAgeSeconds >= limits.jobTimeoutSeconds) {
+    throw new Error(
+      `PiStack: samplerMaxEventAgeSeconds (${limits.samplerMaxEventAgeSeconds}) must be below jobTimeoutSeconds (${limits.jobTimeoutSeconds}), ` +
+        `or a lost sampler event could never be replaced before its job's deadline`,
+    );
+  }
+  const stallMs = limits.stallSeconds * 1000;
+  // A job running alone with every sampler reports least often: its interval is the longest.
+  const longestReportIntervalMs = reportIntervalFor(limits.maxConcurrentSamplers, limits.reportIntervalMs);
+  if (stallMs < longestReportIntervalMs + STALL_MARGIN_SECONDS * 1000) {
+    throw new Error(
+      `PiStack: stallSeconds (${limits.stallSeconds}) must exceed the longest report interval (${longestReportIntervalMs} ms, from ` +
+        `reportIntervalMs and maxConcurrentSamplers) by at least ${STALL_MARGIN_SECONDS} s, or a sampler that is reporting would be taken for a lost one`,
     );
   }
   if (stallMs < 3 * limits.pollIntervalMs) {

@@ -69,7 +69,7 @@ export class PiStack extends Stack {
       // 1769 MB is one full vCPU: the kernel is single-threaded and CPU-bound.
       memorySize: 1769,
       timeout: Duration.seconds(SAMPLER_TIMEOUT_SECONDS),
-      reservedConcurrentExecutions: limits.samplerReservedConcurrency,
+      ...(limits.samplerReservedConcurrency !== undefined && { reservedConcurrentExecutions: limits.samplerReservedConcurrency }),
       environment: samplerConfig.environment({
         progressFunctionName: this.progress.functionName,
         reportIntervalMs: limits.reportIntervalMs,
@@ -88,7 +88,11 @@ export class PiStack extends Stack {
         maxSamplesPerTask: limits.maxSamplesPerTask,
         jobTimeoutSeconds: limits.jobTimeoutSeconds,
         estimateWaitSeconds: limits.estimateWaitSeconds,
-        samplerConcurrency: limits.samplerReservedConcurrency,
+        samplerConcurrency: limits.maxConcurrentSamplers,
+        reportIntervalMs: limits.reportIntervalMs,
+        samplerMaxEventAgeSeconds: limits.samplerMaxEventAgeSeconds,
+        maxRunningJobs: limits.maxRunningJobs,
+        maxRunningJobsPerCaller: limits.maxRunningJobsPerCaller,
         pollIntervalMs: limits.pollIntervalMs,
         taskRestarts: limits.taskRestarts,
         stallSeconds: limits.stallSeconds,
@@ -101,7 +105,7 @@ export class PiStack extends Stack {
     // the task as failed, so the job's outcome stays derivable from the table.
     this.sampler.configureAsyncInvoke({
       retryAttempts: 2,
-      maxEventAge: jobTimeout,
+      maxEventAge: Duration.seconds(limits.samplerMaxEventAgeSeconds),
       onFailure: new LambdaDestination(this.progress),
     });
     // LambdaDestination grants invoke on the function and on `<arn>:*` (its versions and aliases).

@@ -2,12 +2,17 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ApiError } from '../shared/errors.js';
 import { isFinal, type JobView } from '../shared/job.js';
 import { parseIdempotencyKey, parseJobId, parseJobRequest, type Limits } from '../shared/validation.js';
-import { cancelJob, settleJob, submitJob, waitForJob, type JobDeps } from './jobs.js';
+import { cancelJob, settleJob, submitJob, waitForJob, type Caller, type JobDeps } from './jobs.js';
 
 export interface ApiDeps extends JobDeps {
   limits: Limits;
   estimateWaitMs: number;
 }
+
+/** API Gateway cuts a REST request 29 s after it arrived. */
+const API_GATEWAY_TIMEOUT_MS = 29_000;
+/** `POST /estimate` answers this long before API Gateway's cut, for the answer's own way back. */
+const ANSWER_MARGIN_MS = 3_000;
 
 const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult => ({
   statusCode,
@@ -15,7 +20,7 @@ const json = (statusCode: number, body: unknown, headers: Record<string, string>
   body: JSON.stringify(body),
 });
 
-const errorResponse = (error: ApiError) => json(error.statusCode, { error: { code: error.code, message: error.message } });
+const errorResponse = (error: ApiError) => json(error.statusCode, { error: { code: error.code, message: error.message } }, { ...error.headers });
 
 function header(event: APIGatewayProxyEvent, name: string): string | undefined {
   const wanted = name.toLowerCase();
@@ -42,27 +47,51 @@ const accepted = (event: APIGatewayProxyEvent, view: JobView) => {
   return json(202, { ...view, location }, { location });
 };
 
+/**
+ * The IAM principal that signed the request, as API Gateway reports it: jobs belong to it. Every
+ * route requires IAM auth, so a request without one never reaches us through the API.
+ */
+function ownerOf(event: APIGatewayProxyEvent): string {
+  const identity = event.requestContext?.identity;
+  const owner = identity?.userArn ?? identity?.caller ?? undefined;
+  if (!owner) throw new ApiError(403, 'MissingIdentity', 'the request carries no IAM identity; sign it with SigV4');
+  return owner;
+}
+
+/** Until when `POST /estimate` may wait: its configured wait, and never past API Gateway's cut. */
+function answerBy(event: APIGatewayProxyEvent, deps: ApiDeps, startedAt: number): number {
+  const arrivedAt = event.requestContext?.requestTimeEpoch ?? startedAt;
+  return Math.min(startedAt + deps.estimateWaitMs, arrivedAt + API_GATEWAY_TIMEOUT_MS - ANSWER_MARGIN_MS);
+}
+
 async function route(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<APIGatewayProxyResult> {
+  const startedAt = deps.now();
   const key = `${event.httpMethod} ${event.resource}`;
   switch (key) {
     case 'POST /jobs': {
       const request = parseJobRequest(body(event), deps.limits);
-      const { view } = await submitJob(request, parseIdempotencyKey(header(event, 'idempotency-key')), deps);
+      const { view } = await submitJob(request, callerOf(event), deps);
       return accepted(event, view);
     }
     case 'POST /estimate': {
       const request = parseJobRequest(body(event), deps.limits);
-      const { view } = await submitJob(request, parseIdempotencyKey(header(event, 'idempotency-key')), deps);
-      const result = await waitForJob(view.jobId, deps.estimateWaitMs, deps);
+      const caller = callerOf(event);
+      const { view } = await submitJob(request, caller, deps);
+      const result = await waitForJob(view.jobId, caller.owner, answerBy(event, deps, startedAt), deps);
       return isFinal(result.status) ? json(200, result) : accepted(event, result);
     }
     case 'GET /jobs/{id}':
-      return json(200, await settleJob(parseJobId(event.pathParameters?.id), deps));
+      return json(200, await settleJob(parseJobId(event.pathParameters?.id), deps, ownerOf(event)));
     case 'DELETE /jobs/{id}':
-      return json(200, await cancelJob(parseJobId(event.pathParameters?.id), deps));
+      return json(200, await cancelJob(parseJobId(event.pathParameters?.id), ownerOf(event), deps));
     default:
       throw new ApiError(404, 'RouteNotFound', `no route for ${event.httpMethod} ${event.path}`);
   }
+}
+
+function callerOf(event: APIGatewayProxyEvent): Caller {
+  const idempotencyKey = parseIdempotencyKey(header(event, 'idempotency-key'));
+  return { owner: ownerOf(event), ...(idempotencyKey !== undefined && { idempotencyKey }) };
 }
 
 /** Maps an API Gateway proxy event to a job operation; user mistakes become 4xx, never 5xx. */

@@ -13,8 +13,15 @@ const VARIABLES = {
   jobTimeoutSeconds: intVariable('JOB_TIMEOUT_SECONDS', 1, 899),
   /** Below API Gateway's 29 s integration timeout. */
   estimateWaitSeconds: intVariable('ESTIMATE_WAIT_SECONDS', 1, 28),
-  /** The sampler's reserved concurrency; at least 1, or no task could ever start. */
+  /** Sampler invocations all running jobs may have at once (each job runs its share); at least 1. */
   samplerConcurrency: intVariable('SAMPLER_CONCURRENCY', 1, 100_000),
+  /** The samplers' least report interval (0: at every block boundary, for tests); a big job's is longer. */
+  reportIntervalMs: intVariable('REPORT_INTERVAL_MS', 0, 60_000),
+  /** The sampler's maximum event age (Lambda's EventInvokeConfig): an event not run by then is discarded. */
+  samplerMaxEventAgeSeconds: intVariable('SAMPLER_MAX_EVENT_AGE_SECONDS', 1, 21_600),
+  /** RUNNING jobs at most, in the stack and per IAM principal. */
+  maxRunningJobs: intVariable('MAX_RUNNING_JOBS', 1, 10_000),
+  maxRunningJobsPerCaller: intVariable('MAX_RUNNING_JOBS_PER_CALLER', 1, 10_000),
   pollIntervalMs: intVariable('POLL_INTERVAL_MS', 1, 60_000),
   /** How often a task may be started again after it failed or went silent. */
   taskRestarts: intVariable('TASK_RESTARTS', 0, 10),

@@ -1,9 +1,13 @@
 import { randomInt, randomUUID, createHash } from 'node:crypto';
 import { ApiError, UnknownJobError } from '../shared/errors.js';
 import {
+  boundFailure,
   deriveOutcome,
   isFinal,
+  JOB_BULK_WRITES_PER_SECOND,
   planTasks,
+  pollFloorMs,
+  reportIntervalFor,
   samplerEvent,
   tasksToStart,
   viewJob,
@@ -13,7 +17,7 @@ import {
   type SamplerEvent,
   type TaskItem,
 } from '../shared/job.js';
-import type { JobStore, StoredJob } from '../shared/store/port.js';
+import type { AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {
@@ -29,9 +33,23 @@ export interface JobDeps {
   pollIntervalMs: number;
   /** How often a task may be started again after it failed or went silent. */
   taskRestarts: number;
+  /** A running task (one that has reported) silent this long is started again. */
   stallMs: number;
-  /** The sampler's reserved concurrency: at most this many of a job's tasks run (or wait to) at once. */
+  /** A task invocation never heard from this long (its event lost) is started again. */
+  unheardMs: number;
+  /** Sampler invocations all running jobs together may have at once; each job runs its share. */
   samplerConcurrency: number;
+  /** The samplers' least report interval; a job with many tasks at once gets a longer one. */
+  reportIntervalMs: number;
+  /** RUNNING jobs at most, in the stack and per caller. */
+  maxRunningJobs: number;
+  maxRunningJobsPerCaller: number;
+}
+
+/** Who asks: the IAM principal (its ARN), and the request's idempotency key if it has one. */
+export interface Caller {
+  owner: string;
+  idempotencyKey?: string;
 }
 
 export interface SubmitResult {
@@ -40,6 +58,13 @@ export interface SubmitResult {
 }
 
 const FAN_OUT_CONCURRENCY = 16;
+/**
+ * An admitted job whose header never appeared (the request that admitted it died) gives its place
+ * back after this long.
+ */
+const CREATION_GRACE_MS = 60_000;
+/** Longest Retry-After we suggest: jobs usually end long before their deadline. */
+const MAX_RETRY_AFTER_SECONDS = 30;
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -50,19 +75,43 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** A job id derived from the idempotency key, so a repeated request finds the job it created. */
-function jobIdFor(idempotencyKey: string | undefined): string {
-  if (idempotencyKey === undefined) return randomUUID();
-  const hex = createHash('sha256').update(`idempotency-key:${idempotencyKey}`).digest('hex');
+/**
+ * Writes `items` in chunks, at most JOB_BULK_WRITES_PER_SECOND a second: a job's bulk writes (its
+ * task items, stopping its tasks) all go to its one partition, which takes 1,000 write units a second.
+ */
+async function writePaced<T>(items: readonly T[], deps: JobDeps, write: (chunk: readonly T[]) => Promise<void>): Promise<void> {
+  const chunkSize = JOB_BULK_WRITES_PER_SECOND / 10;
+  for (let i = 0; i < items.length; i += chunkSize) {
+    const started = deps.now();
+    await write(items.slice(i, i + chunkSize));
+    if (i + chunkSize < items.length) await deps.sleep(Math.max(0, 100 - (deps.now() - started)));
+  }
+}
+
+/**
+ * A job id derived from the caller and the idempotency key, so a repeated request finds the job it
+ * created, and the same key used by two callers names two jobs.
+ */
+function jobIdFor(caller: Caller): string {
+  if (caller.idempotencyKey === undefined) return randomUUID();
+  const hex = createHash('sha256').update(`idempotency-key:${caller.owner}\n${caller.idempotencyKey}`).digest('hex');
   // Shape it as a version-8 (custom) UUID so every job id looks alike.
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** Creates the job and its task items, then starts its run. Idempotent under an idempotency key. */
-export async function submitJob(request: JobRequest, idempotencyKey: string | undefined, deps: JobDeps): Promise<SubmitResult> {
+const notFound = (jobId: string) => new ApiError(404, 'JobNotFound', `job ${jobId} does not exist`);
+
+/**
+ * Admits the job, then creates its header and starts its run; the run writes the task items. Past
+ * the limits on running jobs it answers 429 and writes no job. Idempotent under an idempotency key.
+ */
+export async function submitJob(request: JobRequest, caller: Caller, deps: JobDeps): Promise<SubmitResult> {
+  const jobId = jobIdFor(caller);
+  if (caller.idempotencyKey !== undefined) {
+    const existing = await deps.store.loadJob(jobId);
+    if (existing) return resume(existing, request, deps);
+  }
   const now = deps.now();
-  const jobId = jobIdFor(idempotencyKey);
-  const expiresAt = Math.ceil(now / 1000) + deps.ttlSeconds;
   const header: JobHeader = {
     jobId,
     seed: request.seed ?? randomInt(0, 2 ** 48 - 1),
@@ -71,36 +120,154 @@ export async function submitJob(request: JobRequest, idempotencyKey: string | un
     status: 'RUNNING',
     createdAt: now,
     deadlineAt: now + deps.jobTimeoutMs,
-    expiresAt,
+    expiresAt: Math.ceil(now / 1000) + deps.ttlSeconds,
     maxInvocations: 1 + deps.taskRestarts,
-    ...(idempotencyKey !== undefined && { idempotencyKey }),
+    owner: caller.owner,
+    ...(caller.idempotencyKey !== undefined && { idempotencyKey: caller.idempotencyKey }),
   };
-  const tasks = newTasks(header);
-  if (!(await deps.store.createJob(header, tasks))) {
+  await admit(header, deps);
+  if (!(await deps.store.createJob(header))) {
+    // A concurrent request with the same key created it first.
     const existing = await deps.store.loadJob(jobId);
     if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
-    const same =
-      existing.header.samples === request.samples &&
-      existing.header.tasks === request.tasks &&
-      (request.seed === undefined || request.seed === existing.header.seed);
-    if (!same) {
-      throw new ApiError(422, 'IdempotencyKeyReused', 'this Idempotency-Key was already used for a different request');
-    }
-    // The first request may have died after writing the header: finish what it left undone.
-    const written = new Set(existing.tasks.map((t) => t.taskId));
-    const missing = newTasks(existing.header).filter((t) => !written.has(t.taskId));
-    if (missing.length > 0) await deps.store.createMissingTasks(missing);
-    if (existing.header.status === 'RUNNING' && existing.header.runHeartbeatAt === undefined) {
-      if (await deps.store.claimRunRevival(jobId, undefined, deps.now())) await deps.startRun(jobId);
-    }
-    const repaired = missing.length > 0 ? ((await deps.store.loadJob(jobId)) ?? existing) : existing;
-    return { view: viewJob(repaired.header, repaired.tasks, deps.now()), created: false };
+    return resume(existing, request, deps);
   }
   await deps.startRun(jobId);
-  return { view: viewJob(header, tasks, now), created: true };
+  return { view: viewJob(header, [], now), created: true };
 }
 
-function newTasks(header: JobHeader): TaskItem[] {
+/** A repeated request: the same job if the request is the same, and its run started if it never was. */
+async function resume(existing: StoredJob, request: JobRequest, deps: JobDeps): Promise<SubmitResult> {
+  const { header } = existing;
+  const same = header.samples === request.samples && header.tasks === request.tasks && (request.seed === undefined || request.seed === header.seed);
+  if (!same) throw new ApiError(422, 'IdempotencyKeyReused', 'this Idempotency-Key was already used for a different request');
+  // The first request may have died before starting the run.
+  if (header.status === 'RUNNING' && header.runHeartbeatAt === undefined) {
+    if (await deps.store.claimRunRevival(header.jobId, undefined, deps.now())) await deps.startRun(header.jobId);
+  }
+  return { view: viewJob(header, existing.tasks, deps.now()), created: false };
+}
+
+/** The scopes a job counts in, with their limits. */
+function scopesOf(owner: string, deps: JobDeps): [AdmissionScope, number][] {
+  return [
+    ['stack', deps.maxRunningJobs],
+    [{ caller: owner }, deps.maxRunningJobsPerCaller],
+  ];
+}
+
+/**
+ * Takes a place for the job in the stack's and the caller's running jobs, or throws 429 TooManyJobs
+ * having taken none. A full scope is first cleared of jobs that ended without giving their place
+ * back (their writer died, or their deadline passed with no run left to notice).
+ */
+async function admit(header: JobHeader, deps: JobDeps): Promise<void> {
+  const entry = { admittedAt: deps.now(), deadlineAt: header.deadlineAt };
+  const taken: AdmissionScope[] = [];
+  for (const [scope, limit] of scopesOf(header.owner, deps)) {
+    if (!(await deps.store.admit(scope, header.jobId, entry, limit))) {
+      const { freed, retryAfterSeconds } = await clearEnded(scope, deps);
+      if (freed === 0 || !(await deps.store.admit(scope, header.jobId, entry, limit))) {
+        for (const earlier of taken) await deps.store.release(earlier, header.jobId);
+        const message =
+          scope === 'stack'
+            ? `the service is running its limit of ${limit} job(s) at once; retry after ${retryAfterSeconds} s`
+            : `you are running your limit of ${limit} job(s) at once; retry after ${retryAfterSeconds} s, or cancel one`;
+        throw new ApiError(429, 'TooManyJobs', message, { 'retry-after': String(retryAfterSeconds) });
+      }
+    }
+    taken.push(scope);
+  }
+}
+
+/** Gives the job's places back (each release is idempotent). */
+async function releaseJob(header: JobHeader, deps: JobDeps): Promise<void> {
+  for (const [scope] of scopesOf(header.owner, deps)) await deps.store.release(scope, header.jobId);
+}
+
+/** Frees the places of a scope's jobs that have ended; says how many, and when to retry otherwise. */
+async function clearEnded(scope: AdmissionScope, deps: JobDeps): Promise<{ freed: number; retryAfterSeconds: number }> {
+  let freed = 0;
+  let soonest = Infinity;
+  for (const [jobId, entry] of Object.entries(await deps.store.admitted(scope))) {
+    let header = await deps.store.loadHeader(jobId);
+    if (!header) {
+      if (deps.now() - entry.admittedAt > CREATION_GRACE_MS) {
+        await deps.store.release(scope, jobId);
+        freed++;
+      } else soonest = Math.min(soonest, entry.admittedAt + CREATION_GRACE_MS);
+      continue;
+    }
+    if (header.status === 'RUNNING' && deps.now() >= header.deadlineAt) {
+      await settle(jobId, deps); // fails it for its deadline, which releases it
+      header = (await deps.store.loadHeader(jobId)) ?? header;
+    }
+    if (header.status !== 'RUNNING') {
+      await releaseJob(header, deps);
+      freed++;
+    } else soonest = Math.min(soonest, header.deadlineAt);
+  }
+  const waitSeconds = Math.ceil((soonest - deps.now()) / 1000);
+  return { freed, retryAfterSeconds: Math.max(1, Math.min(MAX_RETRY_AFTER_SECONDS, Number.isFinite(waitSeconds) ? waitSeconds : 1)) };
+}
+
+/**
+ * Reads the job and, when its items show it has ended, writes the final outcome once. Any reader can
+ * do this, so a job finishes even when its polling run died; and when the run has been silent for
+ * longer than the stall limit (its event lost, or it died), the reader starts a new one. With an
+ * `owner`, another principal's job answers 404 like one that does not exist.
+ */
+export async function settleJob(jobId: string, deps: JobDeps, owner?: string): Promise<JobView> {
+  const { header, tasks } = await settle(jobId, deps, owner);
+  const view = viewJob(header, tasks, deps.now());
+  if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
+    if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
+      // Do one round of the run's work right here (starting the next wave of tasks), then hand over to a
+      // new run. Should the new run's event be lost too, the next wave waits for the next revival.
+      await startTasks(header, tasks, deps);
+      await deps.startRun(jobId);
+    }
+  }
+  return view;
+}
+
+async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<StoredJob> {
+  const job = await deps.store.loadJob(jobId);
+  if (!job || (owner !== undefined && job.header.owner !== owner)) throw notFound(jobId);
+  const outcome = deriveOutcome(job.header, job.tasks, deps.now());
+  if (job.header.status !== 'RUNNING' || !isFinal(outcome.status)) return job;
+
+  let final = outcome;
+  if (outcome.status !== 'SUCCEEDED') {
+    // Stop the samplers first, so no report lands after the counts are frozen; then freeze the counts
+    // read after the stop (a report may have landed in between).
+    const finished = new Set(job.tasks.filter((t) => t.done >= t.samples || t.cancelled === true).map((t) => t.taskId));
+    const toStop = planned(job.header).filter((t) => !finished.has(t.taskId));
+    await writePaced(toStop, deps, (chunk) => deps.store.stopTasks(chunk));
+    const stopped = await deps.store.loadJob(jobId);
+    if (!stopped) throw new UnknownJobError(jobId);
+    const recount = deriveOutcome(stopped.header, stopped.tasks, deps.now());
+    final = isFinal(recount.status) ? recount : { ...outcome, done: recount.done, inside: recount.inside };
+  }
+  if (await deps.store.finishJob(jobId, final, deps.now())) await releaseJob(job.header, deps);
+  const settled = await deps.store.loadJob(jobId);
+  if (!settled) throw new UnknownJobError(jobId);
+  return settled;
+}
+
+export async function cancelJob(jobId: string, owner: string, deps: JobDeps): Promise<JobView> {
+  const header = await deps.store.loadHeader(jobId);
+  if (!header || header.owner !== owner) throw notFound(jobId);
+  if (!(await deps.store.requestCancel(jobId, deps.now()))) {
+    const view = await settleJob(jobId, deps, owner);
+    if (view.status === 'CANCELLED') return view;
+    throw new ApiError(409, 'JobFinished', `job ${jobId} already ended ${view.status}`);
+  }
+  return settleJob(jobId, deps, owner);
+}
+
+/** The job's task items as created: every task, nothing done. */
+function planned(header: JobHeader): TaskItem[] {
   return planTasks(header.samples, header.tasks).map((plan) => ({
     ...plan,
     jobId: header.jobId,
@@ -111,81 +278,51 @@ function newTasks(header: JobHeader): TaskItem[] {
   }));
 }
 
-/**
- * Reads the job and, when its items show it has ended, writes the final outcome once. Any reader can
- * do this, so a job finishes even when its polling run died; and when the run has been silent for
- * longer than the stall limit (its event lost, or it died), the reader starts a new one.
- */
-export async function settleJob(jobId: string, deps: JobDeps): Promise<JobView> {
-  const { header, tasks } = await settle(jobId, deps);
-  const view = viewJob(header, tasks, deps.now());
-  if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
-    if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
-      // Do one round of the run's work right here (starting the next wave of tasks), then hand over to a
-      // new run. Should the new run's event be lost too, the next wave waits for the next revival.
-      await startTasks(header, nextTasks(header, tasks, deps), deps);
-      await deps.startRun(jobId);
-    }
-  }
-  return view;
-}
-
-async function settle(jobId: string, deps: JobDeps): Promise<StoredJob> {
-  const job = await deps.store.loadJob(jobId);
-  if (!job) throw new ApiError(404, 'JobNotFound', `job ${jobId} does not exist`);
-  const outcome = deriveOutcome(job.header, job.tasks, deps.now());
-  if (job.header.status !== 'RUNNING' || !isFinal(outcome.status)) return job;
-
-  let final = outcome;
-  if (outcome.status !== 'SUCCEEDED') {
-    // Stop the samplers first, so no report lands after the counts are frozen.
-    await deps.store.stopTasks(jobId, job.tasks.map((t) => t.taskId));
-    const stopped = await deps.store.loadJob(jobId);
-    if (!stopped) throw new UnknownJobError(jobId);
-    const recount = deriveOutcome(stopped.header, stopped.tasks, deps.now());
-    if (isFinal(recount.status)) final = recount;
-  }
-  await deps.store.finishJob(jobId, final, deps.now());
-  const settled = await deps.store.loadJob(jobId);
-  if (!settled) throw new UnknownJobError(jobId);
-  return settled;
-}
-
-export async function cancelJob(jobId: string, deps: JobDeps): Promise<JobView> {
-  if (!(await deps.store.requestCancel(jobId, deps.now()))) {
-    const view = await settleJob(jobId, deps); // 404 if unknown
-    if (view.status === 'CANCELLED') return view;
-    throw new ApiError(409, 'JobFinished', `job ${jobId} already ended ${view.status}`);
-  }
-  return settleJob(jobId, deps);
+/** Writes the job's task items that do not exist yet, paced (each put is conditional). */
+async function createTasks(job: StoredJob, deps: JobDeps): Promise<void> {
+  if (job.tasks.length >= job.header.tasks) return;
+  const written = new Set(job.tasks.map((t) => t.taskId));
+  const missing = planned(job.header).filter((t) => !written.has(t.taskId));
+  await writePaced(missing, deps, (chunk) => deps.store.createMissingTasks(chunk));
 }
 
 /**
- * Starts each task's next invocation. The claim (a conditional write on the invocation count) makes a
- * duplicated run harmless: each invocation number is started once.
+ * The job's share of the samplers' concurrency: all of it for a job running alone, an equal part when
+ * several run. A job that started more before others arrived gives the surplus back as its tasks end.
  */
-async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): Promise<void> {
-  await forEachLimited(tasks, FAN_OUT_CONCURRENCY, async (task) => {
+async function jobShare(deps: JobDeps): Promise<number> {
+  const running = Object.keys(await deps.store.admitted('stack')).length;
+  return Math.max(1, Math.floor(deps.samplerConcurrency / Math.max(1, running)));
+}
+
+/**
+ * Starts the job's next invocations (restarts, then new tasks up to its share). The claim (a
+ * conditional write on the invocation count) makes a duplicated run harmless: each invocation number
+ * is started once. Returns how many were started.
+ */
+async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): Promise<number> {
+  const share = await jobShare(deps);
+  const next = tasksToStart(header, tasks, deps.now(), { stallMs: deps.stallMs, unheardMs: deps.unheardMs }, share);
+  const reportIntervalMs = reportIntervalFor(share, deps.reportIntervalMs);
+  let started = 0;
+  await forEachLimited(next, FAN_OUT_CONCURRENCY, async (task) => {
     if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now()))) return;
     const invocation = task.invocations + 1;
+    started++;
     try {
-      await deps.startSampler(samplerEvent(header, task, invocation));
+      await deps.startSampler(samplerEvent(header, task, invocation, reportIntervalMs));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      await deps.store.recordTaskFailure(header.jobId, task.taskId, invocation, `could not start the sampler: ${message}`, deps.now());
+      await deps.store.recordTaskFailure(header.jobId, task.taskId, invocation, boundFailure(`could not start the sampler: ${message}`), deps.now());
     }
   });
-}
-
-/** The run's next invocations, paced to the sampler's concurrency. */
-function nextTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): TaskItem[] {
-  return tasksToStart(header, tasks, deps.now(), deps.stallMs, deps.samplerConcurrency);
+  return started;
 }
 
 /**
- * The job's run: fan out, then poll until the job ends, restarting tasks that failed or went silent
- * (safe: runs are deterministic and reports idempotent). Before the orchestrator's own timeout it
- * hands over to a fresh run, so a job may outlive one Lambda invocation.
+ * The job's run: write its task items, fan out, then poll until the job ends, restarting tasks that
+ * failed or went silent (safe: runs are deterministic and reports idempotent). Before the
+ * orchestrator's own timeout it hands over to a fresh run, so a job may outlive one Lambda invocation.
  */
 export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {
   const job = await deps.store.loadJob(jobId);
@@ -196,10 +333,13 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   const beatEveryMs = Math.max(deps.pollIntervalMs, deps.stallMs / 3);
   let lastBeat = deps.now();
   await deps.store.beatRun(jobId, lastBeat);
-  await startTasks(job.header, nextTasks(job.header, job.tasks, deps), deps);
-  // Poll quickly while the job is young (small jobs end within a fraction of a second), then settle
-  // at the configured interval.
-  let pollMs = Math.min(100, deps.pollIntervalMs);
+  await createTasks(job, deps);
+  // Poll quickly while tasks are ending and starting (small tasks end within a fraction of a second),
+  // more slowly while they run; never faster than the job's read budget allows.
+  const fastMs = Math.max(Math.min(100, deps.pollIntervalMs), pollFloorMs(job.header.tasks));
+  const slowMs = Math.max(deps.pollIntervalMs, fastMs);
+  let pollMs = fastMs;
+  let lastEnded = -1;
   for (;;) {
     if (deps.now() - lastBeat >= beatEveryMs) {
       lastBeat = deps.now();
@@ -208,22 +348,26 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());
     if (isFinal(view.status)) return view;
-    await startTasks(header, nextTasks(header, tasks, deps), deps);
-    if (remainingMs() < 2 * deps.pollIntervalMs + 5_000) {
+    const started = await startTasks(header, tasks, deps);
+    if (remainingMs() < 2 * slowMs + 5_000) {
       await deps.startRun(jobId);
       return view;
     }
+    const ended = tasks.filter((t) => t.done >= t.samples).length;
+    pollMs = started > 0 || ended !== lastEnded ? fastMs : Math.min(slowMs, Math.ceil(pollMs * 1.5));
+    lastEnded = ended;
     await deps.sleep(pollMs);
-    pollMs = Math.min(deps.pollIntervalMs, Math.ceil(pollMs * 1.5));
   }
 }
 
-/** Waits for the job to end within `waitMs`; the job goes on regardless. */
-export async function waitForJob(jobId: string, waitMs: number, deps: JobDeps): Promise<JobView> {
-  const until = deps.now() + waitMs;
+/** Waits for the job to end until `until` (epoch ms); the job goes on regardless. */
+export async function waitForJob(jobId: string, owner: string, until: number, deps: JobDeps): Promise<JobView> {
   for (;;) {
-    const view = await settleJob(jobId, deps);
-    if (isFinal(view.status) || deps.now() >= until) return view;
-    await deps.sleep(Math.min(250, Math.max(0, until - deps.now())));
+    const started = deps.now();
+    const view = await settleJob(jobId, deps, owner);
+    // Stop early enough that one more read would not overrun `until`.
+    const readMs = deps.now() - started;
+    if (isFinal(view.status) || deps.now() + 250 + readMs >= until) return view;
+    await deps.sleep(250);
   }
 }

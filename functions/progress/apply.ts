@@ -1,4 +1,4 @@
-import type { ProgressReport, ReportAnswer, SamplerEvent } from '../shared/job.js';
+import { boundFailure, type ProgressReport, type ReportAnswer, type SamplerEvent } from '../shared/job.js';
 import type { JobStore } from '../shared/store/port.js';
 
 /** The record Lambda sends to an on-failure destination (AWS docs: "Capturing records of asynchronous invocations"). */
@@ -19,10 +19,23 @@ const isDestinationRecord = (event: ProgressEvent): event is LambdaDestinationRe
 function checkReport(event: unknown): ProgressReport {
   const report = event as Partial<ProgressReport>;
   const count = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-  if (typeof report?.jobId !== 'string' || !count(report.taskId) || !count(report.done) || !count(report.inside) || report.inside! > report.done!) {
+  if (
+    typeof report?.jobId !== 'string' ||
+    !count(report.taskId) ||
+    !count(report.done) ||
+    !count(report.inside) ||
+    report.inside! > report.done! ||
+    (report.invocation !== undefined && !(count(report.invocation) && report.invocation >= 1))
+  ) {
     throw new TypeError(`not a progress report: ${JSON.stringify(event)?.slice(0, 200)}`);
   }
-  return { jobId: report.jobId, taskId: report.taskId!, done: report.done!, inside: report.inside! };
+  return {
+    jobId: report.jobId,
+    taskId: report.taskId!,
+    done: report.done!,
+    inside: report.inside!,
+    ...(report.invocation !== undefined && { invocation: report.invocation }),
+  };
 }
 
 /**
@@ -38,7 +51,7 @@ export async function applyProgressEvent(event: ProgressEvent, store: JobStore, 
     const response = event.responsePayload as { errorType?: string; errorMessage?: string } | null | undefined;
     const why = response?.errorMessage ? `${response.errorType ?? 'Error'}: ${response.errorMessage}` : 'no response';
     const failure = `sampler gave up (${event.requestContext.condition}, ${event.requestContext.approximateInvokeCount} attempt(s)): ${why}`;
-    await store.recordTaskFailure(jobId, taskId, invocation, failure, now);
+    await store.recordTaskFailure(jobId, taskId, invocation, boundFailure(failure), now);
     return { recorded: true };
   }
   return store.applyReport(checkReport(event), now);

@@ -12,7 +12,8 @@ export async function handler(event: SamplerEvent, context: Context): Promise<Ta
     kernel,
     report: (report) => invokeSync<ReportAnswer>(config.progressFunctionName, report),
     now: Date.now,
-    reportIntervalMs: config.reportIntervalMs,
+    // The orchestrator lengthens the interval for a job with many tasks at once (its write budget).
+    reportIntervalMs: event.reportIntervalMs ?? config.reportIntervalMs,
     remainingMs: () => context.getRemainingTimeInMillis(),
   });
   console.log(JSON.stringify({ message: 'task ended', kernel: kernel.name, ...result }));

@@ -26,6 +26,8 @@ export interface JobHeader {
   expiresAt: number; // epoch s (TTL)
   /** Invocations a task may have (the first plus restarts) before its failure fails the job. */
   maxInvocations: number;
+  /** The IAM principal that created the job (its user ARN): only it may read or cancel the job. */
+  owner: string;
   idempotencyKey?: string;
   cancelRequestedAt?: number;
   /** When a run last polled the job; a GET starts a new run when this goes stale. */
@@ -50,6 +52,11 @@ export interface TaskItem {
   expiresAt: number;
   updatedAt?: number;
   lastInvokedAt?: number;
+  /**
+   * The invocation that last said it is running (its first report). Silence counts from there: an
+   * invocation not heard from yet may be waiting in Lambda's queue for concurrency.
+   */
+  startedInvocation?: number;
   cancelled?: boolean;
   failure?: string;
 }
@@ -64,6 +71,11 @@ export interface SamplerEvent {
   endBlock: number;
   /** Which invocation of the task this is (1, 2, ...): a failure record of an older one is ignored. */
   invocation: number;
+  /**
+   * Least time between two progress reports, chosen by the orchestrator so that the job's reports stay
+   * within its write budget however many of its tasks run at once. Absent: the sampler's default.
+   */
+  reportIntervalMs?: number;
 }
 
 /** A report: "task t has now done n samples, k of them inside". It replaces, never adds. */
@@ -72,6 +84,11 @@ export interface ProgressReport {
   taskId: number;
   done: number;
   inside: number;
+  /**
+   * Sent with a run's first report (`done` 0): the invocation that is now running. The store records
+   * it, so the job's run counts the task's silence from here, not from when it was queued.
+   */
+  invocation?: number;
 }
 
 /** The store's answer to a report: the task's accepted state and whether the job is cancelled. */
@@ -91,7 +108,12 @@ export function planTasks(samples: number, tasks: number): Pick<TaskItem, 'taskI
   });
 }
 
-export function samplerEvent(header: JobHeader, task: Pick<TaskItem, 'taskId' | 'startBlock' | 'endBlock'>, invocation: number): SamplerEvent {
+export function samplerEvent(
+  header: JobHeader,
+  task: Pick<TaskItem, 'taskId' | 'startBlock' | 'endBlock'>,
+  invocation: number,
+  reportIntervalMs: number,
+): SamplerEvent {
   return {
     jobId: header.jobId,
     taskId: task.taskId,
@@ -100,7 +122,50 @@ export function samplerEvent(header: JobHeader, task: Pick<TaskItem, 'taskId' | 
     startBlock: task.startBlock,
     endBlock: task.endBlock,
     invocation,
+    reportIntervalMs,
   };
+}
+
+/**
+ * Progress writes one job may make per second in steady state: a tenth of what one DynamoDB
+ * partition takes (1,000 write units a second), so reports never throttle whatever the job's size,
+ * and settling or creating it (bulk writes, below) fits beside them.
+ */
+export const JOB_REPORT_WRITES_PER_SECOND = 100;
+/** Writes per second of a job's bulk operations (creating its task items, stopping its tasks). */
+export const JOB_BULK_WRITES_PER_SECOND = 500;
+
+/**
+ * The report interval that keeps `tasksAtOnce` reporting tasks within the job's write budget: the
+ * configured interval, or longer for a job with more than 100 tasks running at once.
+ */
+export function reportIntervalFor(tasksAtOnce: number, baseIntervalMs: number): number {
+  return Math.max(baseIntervalMs, Math.ceil((tasksAtOnce * 1000) / JOB_REPORT_WRITES_PER_SECOND));
+}
+
+/** Read units a job's run may spend per second polling it: a tenth of one partition's 3,000. */
+export const JOB_POLL_READ_UNITS_PER_SECOND = 300;
+/** A task item's size, about (keys, counts, times): what a whole-job Query reads per task. */
+const TASK_ITEM_BYTES = 300;
+
+/**
+ * The shortest poll interval that keeps a job's polls within its read budget: a strongly consistent
+ * Query costs one read unit per 4 KB, so a 1,000-task job (~73 units a poll) is polled at most
+ * about four times a second.
+ */
+export function pollFloorMs(tasks: number): number {
+  const unitsPerPoll = Math.ceil((tasks * TASK_ITEM_BYTES) / 4096);
+  return Math.ceil((unitsPerPoll * 1000) / JOB_POLL_READ_UNITS_PER_SECOND);
+}
+
+/** Longest failure text kept per task: a header holding 1,000 of them stays far below 400 KB. */
+export const MAX_FAILURE_CHARS = 300;
+/** A job's failure reason lists this many tasks' failures, then counts the rest. */
+const REASON_TASKS_LISTED = 5;
+
+/** A failure text cut to MAX_FAILURE_CHARS. */
+export function boundFailure(text: string): string {
+  return text.length <= MAX_FAILURE_CHARS ? text : `${text.slice(0, MAX_FAILURE_CHARS - 1)}…`;
 }
 
 export interface TaskView {
@@ -161,7 +226,7 @@ export function deriveOutcome(header: JobHeader, tasks: readonly TaskItem[], now
       done,
       inside,
       failedTasks: failed.map((t) => t.taskId),
-      reason: failed.map((t) => `task ${t.taskId}: ${t.failure}`).join('; '),
+      reason: failureReason(failed),
     };
   }
   if (now >= header.deadlineAt) {
@@ -178,32 +243,67 @@ export function deriveOutcome(header: JobHeader, tasks: readonly TaskItem[], now
   return { status: 'RUNNING', done, inside };
 }
 
+/** The failures of a job's failed tasks in a few words: the first ones in full, then a count. */
+function failureReason(failed: readonly TaskItem[]): string {
+  const listed = failed.slice(0, REASON_TASKS_LISTED).map((t) => `task ${t.taskId}: ${boundFailure(t.failure ?? '')}`);
+  const more = failed.length - listed.length;
+  return listed.join('; ') + (more > 0 ? `; and ${more} more failed task(s)` : '');
+}
+
+/**
+ * How long a sampler may take from getting its turn to its first accepted report, or between two
+ * reports beyond its interval: a cold start, and a report's round trip through a busy progress function.
+ */
+export const RUN_START_MARGIN_MS = 10_000;
+
+/** When a task counts as silent. */
+export interface Silence {
+  /** A running invocation (one that has reported) silent this long is taken for dead. */
+  stallMs: number;
+  /**
+   * An invocation never heard from this long after it was started is taken for lost: by then Lambda
+   * has either run it or discarded it (its maximum event age, plus a margin). Before that it may just
+   * be waiting in Lambda's queue for concurrency, and waiting is no reason to start it again.
+   */
+  unheardMs: number;
+}
+
 /**
  * Tasks the run should start again: unfinished, not stopped, with invocations to spare, and either
- * recorded as failed or silent for longer than `stallMs` (a sampler reports every second or so while
- * it runs, so silence means its event was lost or its run died without Lambda retrying it).
+ * recorded as failed, silent while running for longer than `stallMs` (a sampler reports every few
+ * seconds while it runs, so silence means its run died without Lambda retrying it), or never heard
+ * from for longer than `unheardMs` (its event was lost).
  */
-export function tasksToRestart(header: JobHeader, tasks: readonly TaskItem[], now: number, stallMs: number): TaskItem[] {
+export function tasksToRestart(header: JobHeader, tasks: readonly TaskItem[], now: number, silence: Silence): TaskItem[] {
   return tasks.filter((t) => {
     if (t.done >= t.samples || t.cancelled === true || t.invocations === 0 || t.invocations >= header.maxInvocations) return false;
-    const lastSign = Math.max(t.lastInvokedAt ?? 0, t.updatedAt ?? 0);
-    return t.failure !== undefined || now - lastSign > stallMs;
+    if (t.failure !== undefined) return true;
+    const invokedAt = t.lastInvokedAt ?? 0;
+    if (t.startedInvocation !== t.invocations) return now - invokedAt > silence.unheardMs;
+    return now - Math.max(invokedAt, t.updatedAt ?? 0) > silence.stallMs;
   });
 }
 
 /**
  * Tasks to invoke now: failed or silent ones to start again (each in the slot it holds), then
  * never-started ones, as many as leave at most `concurrency` of the job's tasks occupying a slot.
- * Pacing each job's fan-out to the sampler's reserved concurrency keeps its tasks out of Lambda's
- * throttle queue, where a task would wait without reporting and its wait would read as silence.
- * (Jobs running at once share the concurrency, so their tasks can still queue.) A task that is
- * silent with no invocations left keeps its slot: it may yet run, and the job ends at its deadline.
+ * `concurrency` is the job's share of the samplers' concurrency (see jobShare in the orchestrator):
+ * pacing to it keeps the job's tasks out of Lambda's throttle queue, and its reports within its
+ * write budget. A task that is silent with no invocations left keeps its slot: it may yet run, and
+ * the job ends at its deadline.
  */
-export function tasksToStart(header: JobHeader, tasks: readonly TaskItem[], now: number, stallMs: number, concurrency: number): TaskItem[] {
+export function tasksToStart(header: JobHeader, tasks: readonly TaskItem[], now: number, silence: Silence, concurrency: number): TaskItem[] {
   const live = tasks.filter((t) => t.cancelled !== true);
   const occupied = live.filter((t) => t.invocations > 0 && t.done < t.samples).length;
   const unstarted = live.filter((t) => t.invocations === 0).slice(0, Math.max(0, concurrency - occupied));
-  return [...tasksToRestart(header, tasks, now, stallMs), ...unstarted];
+  return [...tasksToRestart(header, tasks, now, silence), ...unstarted];
+}
+
+/** The job's tasks, those whose items are not written yet (a job being created) as planned, at 0. */
+function withPlannedTasks(header: JobHeader, tasks: readonly TaskItem[]): readonly Pick<TaskItem, 'taskId' | 'samples' | 'done' | 'failure'>[] {
+  if (tasks.length >= header.tasks) return tasks;
+  const stored = new Map(tasks.map((t) => [t.taskId, t]));
+  return planTasks(header.samples, header.tasks).map((plan) => stored.get(plan.taskId) ?? { ...plan, done: 0 });
 }
 
 export function isFinal(status: JobStatus): boolean {
@@ -228,7 +328,7 @@ export function viewJob(header: JobHeader, tasks: readonly TaskItem[], now: numb
     ...(finishedAt !== undefined && { finishedAt: new Date(finishedAt).toISOString() }),
     ...(outcome.reason !== undefined && { reason: outcome.reason }),
     ...(outcome.failedTasks !== undefined && { failedTasks: outcome.failedTasks }),
-    taskProgress: tasks.map((t) => ({
+    taskProgress: withPlannedTasks(header, tasks).map((t) => ({
       taskId: t.taskId,
       samples: t.samples,
       done: t.done,

@@ -1,6 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchWriteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -9,16 +8,22 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { UnknownJobError } from '../errors.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
-import { headerKey, headerToItem, itemToJobItem, itemToTask, jobKey, taskKey, taskToItem } from './items.js';
-import type { JobStore, StoredJob } from './port.js';
-
-const BATCH_WRITE_LIMIT = 25;
+import {
+  admissionKey,
+  headerKey,
+  headerToItem,
+  itemToJobItem,
+  itemToTask,
+  jobKey,
+  RUNNING_JOBS_ATTRIBUTE,
+  taskKey,
+  taskToItem,
+} from './items.js';
+import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
 const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
   (error instanceof Error && error.name === 'ConditionalCheckFailedException');
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The job store on the DynamoDB table (the layout is in `./items.ts`, the contract in `./port.ts`). */
 export class DynamoDbJobStore implements JobStore {
@@ -39,23 +44,20 @@ export class DynamoDbJobStore implements JobStore {
     }
   }
 
-  /** Creates the header (only if the id is new) and the task items. Returns false if the job already existed. */
-  async createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean> {
-    const created = await this.applied(
+  /** Creates the header, only if the id is new. Returns false if the job already existed. */
+  async createJob(header: JobHeader): Promise<boolean> {
+    return this.applied(
       new PutCommand({
         TableName: this.tableName,
         Item: headerToItem(header),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
-    if (!created) return false;
-    await this.putTasks(tasks);
-    return true;
   }
 
   /**
-   * Writes the task items that a creation cut short never wrote. Each put is conditional, so an item
-   * that exists (and may hold progress) is never overwritten.
+   * Writes the task items that do not exist yet. Each put is conditional, so an item that exists (and
+   * may hold progress, or be stopped) is never overwritten: a late or repeated creation is harmless.
    */
   async createMissingTasks(tasks: readonly TaskItem[]): Promise<void> {
     await Promise.all(
@@ -69,22 +71,6 @@ export class DynamoDbJobStore implements JobStore {
         ),
       ),
     );
-  }
-
-  private async putTasks(tasks: readonly TaskItem[]): Promise<void> {
-    for (let i = 0; i < tasks.length; i += BATCH_WRITE_LIMIT) {
-      let requests: Record<string, unknown>[] = tasks.slice(i, i + BATCH_WRITE_LIMIT).map((task) => ({
-        PutRequest: { Item: taskToItem(task) },
-      }));
-      // BatchWrite may leave items unprocessed under throttling: retry those with backoff.
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
-        const result = await this.db.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests as never } }),
-        );
-        requests = (result.UnprocessedItems?.[this.tableName] ?? []) as Record<string, unknown>[];
-      }
-    }
   }
 
   /** The whole job in one consistent Query (paginated past 1 MB). */
@@ -112,6 +98,13 @@ export class DynamoDbJobStore implements JobStore {
     return header && { header, tasks };
   }
 
+  async loadHeader(jobId: string): Promise<JobHeader | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: headerKey(jobId), ConsistentRead: true }));
+    if (!Item) return undefined;
+    const read = itemToJobItem(Item);
+    return read?.kind === 'header' ? read.header : undefined;
+  }
+
   async loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: taskKey(jobId, taskId), ConsistentRead: true }),
@@ -125,6 +118,7 @@ export class DynamoDbJobStore implements JobStore {
    * accepted state, from which a retried sampler resumes.
    */
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
+    if (report.done === 0 && report.invocation !== undefined) await this.markStarted(report, now);
     // A report of nothing (a sampler asking where its task stands) can never move it forward: just read.
     const accepted =
       report.done > 0 &&
@@ -145,6 +139,21 @@ export class DynamoDbJobStore implements JobStore {
       throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
     }
     return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
+  }
+
+  /** Records that the task's current invocation is running (its first report), once. */
+  private async markStarted(report: ProgressReport, now: number): Promise<void> {
+    await this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: taskKey(report.jobId, report.taskId),
+        UpdateExpression: 'SET startedInvocation = :invocation, updatedAt = :now',
+        ConditionExpression:
+          'attribute_exists(pk) AND invocations = :invocation AND attribute_not_exists(cancelled) AND ' +
+          '(attribute_not_exists(startedInvocation) OR startedInvocation <> :invocation)',
+        ExpressionAttributeValues: { ':invocation': report.invocation, ':now': now },
+      }),
+    );
   }
 
   /**
@@ -228,21 +237,28 @@ export class DynamoDbJobStore implements JobStore {
   }
 
   /** Stops the tasks: every later report is refused and answered "cancelled". */
-  async stopTasks(jobId: string, taskIds: readonly number[]): Promise<void> {
-    await Promise.all(
-      taskIds.map(async (taskId) => {
-        const stopped = await this.applied(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: taskKey(jobId, taskId),
-            UpdateExpression: 'SET cancelled = :true',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':true': true },
-          }),
-        );
-        if (!stopped) throw new UnknownJobError(jobId, taskId);
-      }),
+  async stopTasks(tasks: readonly TaskItem[]): Promise<void> {
+    await Promise.all(tasks.map((task) => this.stopTask(task)));
+  }
+
+  /** Marks the task's item stopped; an item not written yet is written stopped, so it can never start. */
+  private async stopTask(task: TaskItem): Promise<void> {
+    const stop = () =>
+      this.applied(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: taskKey(task.jobId, task.taskId),
+          UpdateExpression: 'SET cancelled = :true',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':true': true },
+        }),
+      );
+    if (await stop()) return;
+    const created = await this.applied(
+      new PutCommand({ TableName: this.tableName, Item: taskToItem({ ...task, cancelled: true }), ConditionExpression: 'attribute_not_exists(pk)' }),
     );
+    // Created by someone else in between: it exists now, so the stop applies.
+    if (!created && !(await stop())) throw new UnknownJobError(task.jobId, task.taskId);
   }
 
   /** Writes the job's final outcome once; false if another writer finished it first. */
@@ -271,6 +287,49 @@ export class DynamoDbJobStore implements JobStore {
         ConditionExpression: '#status = :running',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean> {
+    if (limit < 1) return false;
+    const add = () =>
+      this.applied(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: admissionKey(scope),
+          UpdateExpression: 'SET #running.#job = :entry',
+          ConditionExpression: 'attribute_exists(#running.#job) OR size(#running) < :limit',
+          ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId },
+          ExpressionAttributeValues: { ':entry': entry, ':limit': limit },
+        }),
+      );
+    if (await add()) return true;
+    // The scope's item may not exist yet (a map path cannot be set on a missing item): create it with
+    // this job, or, if someone created it meanwhile, try once more.
+    const created = await this.applied(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...admissionKey(scope), [RUNNING_JOBS_ATTRIBUTE]: { [jobId]: entry } },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return created || (await add());
+  }
+
+  async admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: admissionKey(scope), ConsistentRead: true }));
+    return { ...((Item?.[RUNNING_JOBS_ATTRIBUTE] ?? {}) as Record<string, AdmissionEntry>) };
+  }
+
+  async release(scope: AdmissionScope, jobId: string): Promise<void> {
+    await this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: admissionKey(scope),
+        UpdateExpression: 'REMOVE #running.#job',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId },
       }),
     );
   }

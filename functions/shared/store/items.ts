@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { JobHeader, TaskItem } from '../job.js';
+import type { AdmissionScope } from './port.js';
 
 /**
  * The job table's item layout, the one place that spells it: a job is one partition, `pk = JOB#<id>`,
@@ -35,6 +37,19 @@ export const taskKey = (jobId: string, taskId: number) => ({ pk: jobKey(jobId), 
 export const headerToItem = (header: JobHeader): Record<string, unknown> => ({ ...headerKey(header.jobId), ...header });
 
 export const taskToItem = (task: TaskItem): Record<string, unknown> => ({ ...taskKey(task.jobId, task.taskId), ...task });
+
+/**
+ * Admission: each scope is one item in the `ADMISSION` partition holding a map of its running jobs,
+ * so admitting a job is one conditional write on the map's size. A caller's scope is keyed by a hash
+ * of its principal (ARNs can be long and hold any character).
+ */
+const ADMISSION_KEY = 'ADMISSION';
+export const RUNNING_JOBS_ATTRIBUTE = 'running';
+
+export function admissionKey(scope: AdmissionScope): { pk: string; sk: string } {
+  if (scope === 'stack') return { pk: ADMISSION_KEY, sk: 'STACK' };
+  return { pk: ADMISSION_KEY, sk: `CALLER#${createHash('sha256').update(scope.caller).digest('hex').slice(0, 32)}` };
+}
 
 /** What a stored item is: a job's header, one of its tasks, or something else (undefined). */
 export type JobItem = { kind: 'header'; jobId: string; header: JobHeader } | { kind: 'task'; jobId: string; task: TaskItem };

@@ -1,7 +1,7 @@
 import { UnknownJobError } from '../errors.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
-import { taskSortKey } from './items.js';
-import type { JobStore, StoredJob } from './port.js';
+import { admissionKey, taskSortKey } from './items.js';
+import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
 interface Partition {
   header?: JobHeader;
@@ -24,6 +24,8 @@ function stored<T extends object>(item: T): T {
  */
 export class InMemoryJobStore implements JobStore {
   private readonly jobs = new Map<string, Partition>();
+  /** Running jobs by admission scope (its item's sort key). */
+  private readonly admissions = new Map<string, Map<string, AdmissionEntry>>();
 
   private partition(jobId: string): Partition {
     let partition = this.jobs.get(jobId);
@@ -58,10 +60,9 @@ export class InMemoryJobStore implements JobStore {
     });
   }
 
-  async createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean> {
+  async createJob(header: JobHeader): Promise<boolean> {
     if (this.header(header.jobId)) return false;
     this.partition(header.jobId).header = stored(header);
-    for (const task of tasks) this.partition(task.jobId).tasks.set(task.taskId, stored(task));
     return true;
   }
 
@@ -77,6 +78,11 @@ export class InMemoryJobStore implements JobStore {
     return { header: stored(partition.header), tasks: this.sortedTasks(partition) };
   }
 
+  async loadHeader(jobId: string): Promise<JobHeader | undefined> {
+    const header = this.header(jobId);
+    return header && stored(header);
+  }
+
   async loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined> {
     const task = this.task(jobId, taskId);
     return task && stored(task);
@@ -85,6 +91,10 @@ export class InMemoryJobStore implements JobStore {
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
     const task = this.task(report.jobId, report.taskId);
     if (!task) throw new UnknownJobError(report.jobId, report.taskId);
+    if (report.done === 0 && report.invocation !== undefined && task.invocations === report.invocation && task.cancelled === undefined && task.startedInvocation !== report.invocation) {
+      task.startedInvocation = report.invocation;
+      task.updatedAt = now;
+    }
     if (report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined) {
       task.done = report.done;
       task.inside = report.inside;
@@ -135,14 +145,12 @@ export class InMemoryJobStore implements JobStore {
     return true;
   }
 
-  async stopTasks(jobId: string, taskIds: readonly number[]): Promise<void> {
-    const missing: number[] = [];
-    for (const taskId of taskIds) {
-      const task = this.task(jobId, taskId);
-      if (task) task.cancelled = true;
-      else missing.push(taskId);
+  async stopTasks(tasks: readonly TaskItem[]): Promise<void> {
+    for (const task of tasks) {
+      const existing = this.task(task.jobId, task.taskId);
+      if (existing) existing.cancelled = true;
+      else this.partition(task.jobId).tasks.set(task.taskId, stored({ ...task, cancelled: true }));
     }
-    if (missing.length > 0) throw new UnknownJobError(jobId, missing[0]);
   }
 
   async finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean> {
@@ -155,5 +163,27 @@ export class InMemoryJobStore implements JobStore {
     if (outcome.reason !== undefined) header.reason = outcome.reason;
     if (outcome.failedTasks !== undefined) header.failedTasks = [...outcome.failedTasks];
     return true;
+  }
+
+  private scope(scope: AdmissionScope): Map<string, AdmissionEntry> | undefined {
+    return this.admissions.get(admissionKey(scope).sk);
+  }
+
+  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean> {
+    const key = admissionKey(scope).sk;
+    const running = this.admissions.get(key) ?? new Map<string, AdmissionEntry>();
+    if (running.has(jobId)) return true;
+    if (running.size >= limit) return false;
+    running.set(jobId, { ...entry });
+    this.admissions.set(key, running);
+    return true;
+  }
+
+  async admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>> {
+    return Object.fromEntries([...(this.scope(scope) ?? [])].map(([jobId, entry]) => [jobId, { ...entry }]));
+  }
+
+  async release(scope: AdmissionScope, jobId: string): Promise<void> {
+    this.scope(scope)?.delete(jobId);
   }
 }

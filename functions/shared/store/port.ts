@@ -6,6 +6,15 @@ export interface StoredJob {
   tasks: TaskItem[];
 }
 
+/** Who a limit on running jobs counts for: the whole stack, or one caller (an IAM principal). */
+export type AdmissionScope = 'stack' | { caller: string };
+
+/** A running job as an admission scope holds it. */
+export interface AdmissionEntry {
+  admittedAt: number;
+  deadlineAt: number;
+}
+
 /**
  * The job store: what the orchestrator and the progress function need from the job table. Every write
  * that can lose a race is conditional, and answers `false` (never throws) when its condition does not
@@ -15,20 +24,20 @@ export interface StoredJob {
  * Adapters: `DynamoDbJobStore` (the table, `./dynamodb.ts`) and `InMemoryJobStore` (`./memory.ts`).
  */
 export interface JobStore {
-  /**
-   * Creates the header, only if no header with its id exists, then the task items (unconditionally).
-   * False if the job already existed: nothing is written then.
-   */
-  createJob(header: JobHeader, tasks: readonly TaskItem[]): Promise<boolean>;
+  /** Creates the header, only if no header with its id exists. False if the job already existed. */
+  createJob(header: JobHeader): Promise<boolean>;
 
   /**
-   * Writes each task item that does not exist yet (a creation cut short after the header). An item that
-   * exists, and may hold progress, is left as it is.
+   * Writes each task item that does not exist yet. An item that exists, and may hold progress or be
+   * stopped, is left as it is.
    */
   createMissingTasks(tasks: readonly TaskItem[]): Promise<void>;
 
   /** The header and every task item, read consistently; undefined if the job has no header. */
   loadJob(jobId: string): Promise<StoredJob | undefined>;
+
+  /** The header alone, read consistently; undefined if there is none. */
+  loadHeader(jobId: string): Promise<JobHeader | undefined>;
 
   /** One task item, read consistently; undefined if it does not exist. */
   loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined>;
@@ -36,7 +45,9 @@ export interface JobStore {
   /**
    * Applies a report (sets done, inside and updatedAt = now) only if the task exists, is not stopped
    * (`cancelled` unset), and the report moves it forward within its samples: `done < report.done <=
-   * samples`. A report of nothing (`done` 0) is a plain read. Answers the task's accepted state after
+   * samples`. A report of nothing (`done` 0) changes no counts; when it names its invocation, it sets
+   * `startedInvocation` (and updatedAt = now) if that is the task's current invocation
+   * (`invocations = report.invocation`), the task is not stopped and not already marked so. Answers the task's accepted state after
    * the call and whether it is stopped; a duplicate, stale or late report is answered the same way and
    * changes nothing. Throws UnknownJobError if the task does not exist, and RangeError if the report
    * counts more samples than the task has.
@@ -78,10 +89,10 @@ export interface JobStore {
 
   /**
    * Stops the tasks (sets `cancelled`): every later report is refused and answered "cancelled", and no
-   * invocation can be claimed. Rejects with UnknownJobError if one of them does not exist (the others are
-   * still stopped).
+   * invocation can be claimed. A task whose item does not exist yet is written as given, stopped, so
+   * it can never be created running later.
    */
-  stopTasks(jobId: string, taskIds: readonly number[]): Promise<void>;
+  stopTasks(tasks: readonly TaskItem[]): Promise<void>;
 
   /**
    * Writes the job's outcome once: only while the job is RUNNING, sets status, finishedAt = now, done,
@@ -89,4 +100,17 @@ export interface JobStore {
    * (another writer finished it first) or does not exist.
    */
   finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean>;
+
+  /**
+   * Admits a job to a scope: adds `jobId` to the scope's running jobs only if it holds fewer than
+   * `limit` of them (or already holds this one, answered true and left as it is). Exact under
+   * concurrent callers: a conditional write of one item per scope.
+   */
+  admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean>;
+
+  /** The jobs a scope holds, by job id (read consistently). */
+  admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>>;
+
+  /** Takes a job out of a scope (nothing if it is not there). */
+  release(scope: AdmissionScope, jobId: string): Promise<void>;
 }
