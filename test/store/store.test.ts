@@ -31,6 +31,13 @@ const ADAPTERS: [string, () => Promise<Subject>][] = [
   ],
 ];
 
+const OWNER = 'arn:aws:iam::123456789012:user/alice';
+
+/** A job's task items as created: `tasks` tasks of 4 blocks each. */
+function taskItems(jobId: string, tasks: number): TaskItem[] {
+  return planTasks(tasks * 4 * 16_384, tasks).map((p) => ({ ...p, jobId, done: 0, inside: 0, invocations: 0, expiresAt: 2e9 }));
+}
+
 /** The same contract, held against every adapter: the in-memory store must behave like the table. */
 describe.each(ADAPTERS)('%s', (_name, start) => {
   let subject: Subject;
@@ -48,10 +55,10 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
     const jobId = `00000000-0000-4000-8000-${String(++jobCounter).padStart(12, '0')}`;
     const samples = tasks * 4 * 16_384;
     const header: JobHeader = {
-      jobId, seed: 1, samples, tasks, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3,
+      jobId, seed: 1, samples, tasks, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3, owner: OWNER,
     };
-    const items: TaskItem[] = planTasks(samples, tasks).map((p) => ({ ...p, jobId, done: 0, inside: 0, invocations: 0, expiresAt: 2e9 }));
-    expect(await store.createJob(header, items)).toBe(true);
+    expect(await store.createJob(header)).toBe(true);
+    await store.createMissingTasks(taskItems(jobId, tasks));
     return jobId;
   }
 
@@ -65,14 +72,17 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       const job = await store.loadJob(jobId);
       expect(job?.header.status).toBe('RUNNING');
       expect(job?.tasks.map((t) => t.taskId)).toEqual([0, 1, 2]);
-      expect(await store.createJob(job!.header, job!.tasks)).toBe(false);
+      expect(await store.createJob({ ...job!.header, seed: 2 })).toBe(false);
+      expect((await store.loadHeader(jobId))!.seed).toBe(1);
+      expect(await store.loadHeader('no-such-job')).toBeUndefined();
     });
 
     it('reads back exactly what it wrote, and nothing for an unknown job or task', async () => {
       const job = (await store.loadJob(jobId))!;
       expect(job.header).toEqual({
-        jobId, seed: 1, samples: 3 * 4 * 16_384, tasks: 3, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3,
+        jobId, seed: 1, samples: 3 * 4 * 16_384, tasks: 3, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 3, owner: OWNER,
       });
+      expect(await store.loadHeader(jobId)).toEqual(job.header);
       expect(job.tasks[1]).toEqual({
         jobId, taskId: 1, startBlock: 4, endBlock: 8, samples: 4 * 16_384, done: 0, inside: 0, invocations: 0, expiresAt: 2e9,
       });
@@ -148,17 +158,39 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
 
     it('refuses reports after the tasks are stopped and answers "cancelled"', async () => {
       await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
-      await store.stopTasks(jobId, [0, 1, 2]);
+      await store.stopTasks(taskItems(jobId, 3));
       const answer = await store.applyReport({ jobId, taskId: 0, done: 32_768, inside: 24_000 }, 2);
       expect(answer).toEqual({ cancelled: true, done: 16_384, inside: 12_000 });
       expect((await store.loadTask(jobId, 1))!.cancelled).toBe(true);
     });
 
-    it('stops every task it can even when one of them does not exist, and says so', async () => {
-      await expect(store.stopTasks(jobId, [0, 7, 2])).rejects.toThrow(UnknownJobError);
+    it('writes a task that does not exist yet stopped, so a later creation cannot start it', async () => {
+      const planned = taskItems(jobId, 4);
+      await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1);
+      await store.stopTasks([planned[0]!, planned[3]!]);
+      await store.createMissingTasks(planned);
       const tasks = (await store.loadJob(jobId))!.tasks;
-      expect(tasks.map((t) => t.cancelled)).toEqual([true, undefined, true]);
-      expect(tasks).toHaveLength(3);
+      expect(tasks.map((t) => t.cancelled)).toEqual([true, undefined, undefined, true]);
+      expect(tasks[0]!.done).toBe(16_384);
+      expect(tasks[3]).toEqual({ ...planned[3]!, cancelled: true });
+      expect(await store.claimInvocation(jobId, 3, 0, 2)).toBe(false);
+    });
+
+    it('marks an invocation started at its first report, only if it is the current one', async () => {
+      expect(await store.claimInvocation(jobId, 0, 0, 1)).toBe(true);
+      await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 2 }, 2);
+      expect((await store.loadTask(jobId, 0))!.startedInvocation).toBeUndefined();
+      expect(await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 1 }, 3)).toEqual({ cancelled: false, done: 0, inside: 0 });
+      let task = (await store.loadTask(jobId, 0))!;
+      expect([task.startedInvocation, task.updatedAt]).toEqual([1, 3]);
+      // A redelivered start changes nothing; a stopped task is never marked.
+      await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 1 }, 4);
+      expect((await store.loadTask(jobId, 0))!.updatedAt).toBe(3);
+      expect(await store.claimInvocation(jobId, 1, 0, 1)).toBe(true);
+      await store.stopTasks(taskItems(jobId, 3).slice(1, 2));
+      expect(await store.applyReport({ jobId, taskId: 1, done: 0, inside: 0, invocation: 1 }, 5)).toEqual({ cancelled: true, done: 0, inside: 0 });
+      task = (await store.loadTask(jobId, 1))!;
+      expect(task.startedInvocation).toBeUndefined();
     });
 
     it('lets exactly one caller claim each invocation of a task', async () => {
@@ -170,7 +202,7 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
     });
 
     it('claims no invocation of a stopped task', async () => {
-      await store.stopTasks(jobId, [1]);
+      await store.stopTasks(taskItems(jobId, 3).slice(1, 2));
       expect(await store.claimInvocation(jobId, 1, 0, 1)).toBe(false);
       expect((await store.loadTask(jobId, 1))!.invocations).toBe(0);
     });
@@ -245,6 +277,39 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       const job = await store.loadJob(big);
       expect(job?.tasks).toHaveLength(1000);
       expect(job!.tasks.map((t) => t.taskId)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    });
+  });
+
+  describe('admission', () => {
+    const entry = (admittedAt: number) => ({ admittedAt, deadlineAt: admittedAt + 600_000 });
+    const scope = (caller: string) => ({ caller: `${caller}-${++jobCounter}` });
+
+    it('admits up to the limit, exactly, under concurrent callers', async () => {
+      const caller = scope('alice');
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.admit(caller, `job-${i}`, entry(i), 3)));
+      expect(results.filter(Boolean)).toHaveLength(3);
+      expect(Object.keys(await store.admitted(caller))).toHaveLength(3);
+    });
+
+    it('admits a job it already holds again, and frees a place on release', async () => {
+      const caller = scope('bob');
+      expect(await store.admit(caller, 'a', entry(1), 1)).toBe(true);
+      expect(await store.admit(caller, 'a', entry(2), 1)).toBe(true);
+      expect(await store.admit(caller, 'b', entry(3), 1)).toBe(false);
+      expect(await store.admitted(caller)).toEqual({ a: entry(1) });
+      await store.release(caller, 'a');
+      await store.release(caller, 'a');
+      expect(await store.admit(caller, 'b', entry(4), 1)).toBe(true);
+      expect(await store.admitted(caller)).toEqual({ b: entry(4) });
+    });
+
+    it('keeps scopes apart and admits nothing at a limit of 0', async () => {
+      const [one, two] = [scope('carol'), scope('dave')];
+      expect(await store.admit(one, 'x', entry(1), 1)).toBe(true);
+      expect(await store.admit(two, 'x', entry(1), 1)).toBe(true);
+      expect(await store.admit(scope('erin'), 'y', entry(1), 0)).toBe(false);
+      expect(await store.admitted(scope('nobody'))).toEqual({});
+      await store.release(scope('nobody'), 'x');
     });
   });
 

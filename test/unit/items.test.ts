@@ -14,7 +14,7 @@ import {
 } from '../../functions/shared/store/items.js';
 
 const header: JobHeader = {
-  jobId: 'abc', seed: 1, samples: 10, tasks: 1, status: 'RUNNING', createdAt: 0, deadlineAt: 1, expiresAt: 2, maxInvocations: 3,
+  jobId: 'abc', seed: 1, samples: 10, tasks: 1, status: 'RUNNING', createdAt: 0, deadlineAt: 1, expiresAt: 2, maxInvocations: 3, owner: 'arn:aws:iam::123456789012:user/alice',
 };
 const task: TaskItem = { jobId: 'abc', taskId: 7, startBlock: 0, endBlock: 1, samples: 10, done: 0, inside: 0, invocations: 0, expiresAt: 2 };
 

@@ -298,7 +298,7 @@ export class DynamoDbJobStore implements JobStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: admissionKey(scope),
-          UpdateExpression: 'SET #running.#job = :entry',
+          UpdateExpression: 'SET #running.#job = if_not_exists(#running.#job, :entry)',
           ConditionExpression: 'attribute_exists(#running.#job) OR size(#running) < :limit',
           ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId },
           ExpressionAttributeValues: { ':entry': entry, ':limit': limit },
