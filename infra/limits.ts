@@ -69,7 +69,8 @@ export interface PiLimitProps {
    * Maximum age of a sampler's async event: one still waiting in Lambda's queue (the account out of
    * concurrency) after this long is discarded, its task recorded as failed and started again. A
    * task never heard from for this long plus 10 s (its event lost) is started again too; a task
-   * that is only waiting is not. From 60 s (Lambda's least) to below `jobTimeoutSeconds`.
+   * that is only waiting is not. From 60 s (Lambda's least); at or above `jobTimeoutSeconds`, a lost
+   * event fails its job at the deadline.
    * @default 120
    */
   readonly samplerMaxEventAgeSeconds?: number;
@@ -237,12 +238,6 @@ export function resolveLimits(props: PiLimitProps = {}): PiLimits {
   }
   if (limits.maxRunningJobsPerCaller > limits.maxRunningJobs) {
     throw new Error(`PiStack: maxRunningJobsPerCaller (${limits.maxRunningJobsPerCaller}) must be at most maxRunningJobs (${limits.maxRunningJobs})`);
-  }
-  if (limits.samplerMaxEventAgeSeconds >= limits.jobTimeoutSeconds) {
-    throw new Error(
-      `PiStack: samplerMaxEventAgeSeconds (${limits.samplerMaxEventAgeSeconds}) must be below jobTimeoutSeconds (${limits.jobTimeoutSeconds}), ` +
-        `or a lost sampler event could never be replaced before its job's deadline`,
-    );
   }
   const stallMs = limits.stallSeconds * 1000;
   // A job running alone with every sampler reports least often: its interval is the longest.

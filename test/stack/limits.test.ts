@@ -12,7 +12,11 @@ describe('limits chosen at deploy time', () => {
       maxTasks: 50,
       maxSamples: 5e9,
       maxSamplesPerTask: 2e8,
+      maxConcurrentSamplers: 7,
       samplerReservedConcurrency: 7,
+      maxRunningJobs: 4,
+      maxRunningJobsPerCaller: 2,
+      samplerMaxEventAgeSeconds: 90,
       jobTimeoutSeconds: 120,
       estimateWaitSeconds: 10,
       apiThrottlingRateLimit: 3,
@@ -38,6 +42,10 @@ describe('limits chosen at deploy time', () => {
           [ORCHESTRATOR_ENV.jobTimeoutSeconds]: '120',
           [ORCHESTRATOR_ENV.estimateWaitSeconds]: '10',
           [ORCHESTRATOR_ENV.samplerConcurrency]: '7',
+          [ORCHESTRATOR_ENV.maxRunningJobs]: '4',
+          [ORCHESTRATOR_ENV.maxRunningJobsPerCaller]: '2',
+          [ORCHESTRATOR_ENV.samplerMaxEventAgeSeconds]: '90',
+          [ORCHESTRATOR_ENV.reportIntervalMs]: '500',
           [ORCHESTRATOR_ENV.stallSeconds]: '20',
           [ORCHESTRATOR_ENV.taskRestarts]: '0',
           [ORCHESTRATOR_ENV.pollIntervalMs]: '250',
@@ -61,7 +69,7 @@ describe('limits chosen at deploy time', () => {
     const ages = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')).map(
       (c) => c.Properties.MaximumEventAgeInSeconds,
     );
-    expect(ages.sort()).toEqual([120, 120, 3600]);
+    expect(ages.sort()).toEqual([120, 3600, 90]);
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 3, ThrottlingBurstLimit: 4 })],
     });
@@ -101,8 +109,15 @@ describe('limit checks at synth time', () => {
     [{ jobTtlDays: 0 }, /jobTtlDays must be an integer from 1 to 365/],
     [{ jobTtlDays: 366 }, /jobTtlDays must be an integer from 1 to 365/],
     [{ stallSeconds: 0 }, /stallSeconds must be an integer from 1 to 899/],
-    [{ stallSeconds: 10 }, /stallSeconds \(10\) must exceed reportIntervalMs \(1000\) by at least 10 s/],
-    [{ stallSeconds: 20, reportIntervalMs: 10_001 }, /stallSeconds \(20\) must exceed reportIntervalMs \(10001\)/],
+    [{ stallSeconds: 10 }, /stallSeconds \(10\) must exceed the longest report interval \(1000 ms, .*\) by at least 10 s/],
+    [{ stallSeconds: 20, reportIntervalMs: 10_001 }, /stallSeconds \(20\) must exceed the longest report interval \(10001 ms/],
+    // 1,000 samplers of one job report every 10 s to stay within the job's write budget.
+    [{ stallSeconds: 19, maxConcurrentSamplers: 1000 }, /stallSeconds \(19\) must exceed the longest report interval \(10000 ms/],
+    [{ maxConcurrentSamplers: 0 }, /maxConcurrentSamplers must be an integer from 1 to 100000, got 0/],
+    [{ maxConcurrentSamplers: 50, samplerReservedConcurrency: 49 }, /samplerReservedConcurrency \(49\) must be at least maxConcurrentSamplers \(50\)/],
+    [{ maxRunningJobs: 0 }, /maxRunningJobs must be an integer from 1 to 1000/],
+    [{ maxRunningJobs: 3, maxRunningJobsPerCaller: 4 }, /maxRunningJobsPerCaller \(4\) must be at most maxRunningJobs \(3\)/],
+    [{ samplerMaxEventAgeSeconds: 59 }, /samplerMaxEventAgeSeconds must be an integer from 60 to 21600 \(Lambda allows maximum event ages from 60 s\)/],
     [{ stallSeconds: 20, pollIntervalMs: 7000 }, /stallSeconds \(20\) must span at least three polls \(pollIntervalMs 7000\)/],
     [{ stallSeconds: 120, jobTimeoutSeconds: 120 }, /stallSeconds \(120\) must be below jobTimeoutSeconds \(120\)/],
   ])('rejects %o', (props, message) => {
@@ -112,6 +127,10 @@ describe('limit checks at synth time', () => {
   it('accepts the edges of the timing checks', () => {
     expect(resolveLimits({ stallSeconds: 11, reportIntervalMs: 1000, pollIntervalMs: 3000 })).toMatchObject({ stallSeconds: 11, pollIntervalMs: 3000 });
     expect(resolveLimits({ stallSeconds: 60, jobTimeoutSeconds: 61, taskRestarts: 0 })).toMatchObject({ stallSeconds: 60, taskRestarts: 0 });
+    expect(resolveLimits({ stallSeconds: 20, maxConcurrentSamplers: 1000 })).toMatchObject({ stallSeconds: 20, maxConcurrentSamplers: 1000 });
+    expect(resolveLimits({ maxConcurrentSamplers: 50, samplerReservedConcurrency: 50, maxRunningJobs: 1, maxRunningJobsPerCaller: 1 })).toMatchObject({
+      samplerReservedConcurrency: 50,
+    });
   });
 
   it('accepts the largest per-task size that fits the sampler timeout at 50 M samples/s', () => {

@@ -91,6 +91,10 @@ describe('functions', () => {
           [ORCHESTRATOR_ENV.jobTimeoutSeconds]: '600',
           [ORCHESTRATOR_ENV.estimateWaitSeconds]: '25',
           [ORCHESTRATOR_ENV.samplerConcurrency]: '100',
+          [ORCHESTRATOR_ENV.reportIntervalMs]: '1000',
+          [ORCHESTRATOR_ENV.samplerMaxEventAgeSeconds]: '120',
+          [ORCHESTRATOR_ENV.maxRunningJobs]: '10',
+          [ORCHESTRATOR_ENV.maxRunningJobsPerCaller]: '5',
           // The values the handler used as code defaults before the stack wrote them.
           [ORCHESTRATOR_ENV.pollIntervalMs]: '1000',
           [ORCHESTRATOR_ENV.taskRestarts]: '2',
@@ -102,11 +106,11 @@ describe('functions', () => {
     });
   });
 
-  it('sampler: one full vCPU (1769 MB), 300 s, reserved concurrency 100, reports to the progress function', () => {
+  it('sampler: one full vCPU (1769 MB), 300 s, no reserved concurrency (deploys on any account), reports to the progress function', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 1769,
       Timeout: 300,
-      ReservedConcurrentExecutions: 100,
+      ReservedConcurrentExecutions: Match.absent(),
       Environment: {
         Variables: Match.exact({
           [SAMPLER_ENV.progressFunctionName]: { Ref: ids.progress },
@@ -135,12 +139,12 @@ describe('async invocation', () => {
     return configs[0].Properties;
   };
 
-  it('sampler: 2 retries, events dropped after the job timeout, failures go to the progress function', () => {
+  it('sampler: 2 retries, events dropped after 120 s in the queue, failures go to the progress function', () => {
     expect(invokeConfig(ids.sampler)).toEqual({
       FunctionName: { Ref: ids.sampler },
       Qualifier: '$LATEST',
       MaximumRetryAttempts: 2,
-      MaximumEventAgeInSeconds: 600,
+      MaximumEventAgeInSeconds: 120,
       DestinationConfig: { OnFailure: { Destination: arnOf(ids.progress) } },
     });
   });
