@@ -68,8 +68,8 @@ export interface PiLimitProps {
   /**
    * Maximum age of a sampler's async event: one still waiting in Lambda's queue (the account out of
    * concurrency) after this long is discarded, its task recorded as failed and started again. A
-   * task never heard from for this long plus 10 s (its event lost) is started again too; a task
-   * that is only waiting is not. From 60 s (Lambda's least); at or above `jobTimeoutSeconds`, a lost
+   * task never heard from for this long plus `stallSeconds` (its event lost) is started again too;
+   * a task that is only waiting is not. From 60 s (Lambda's least); at or above `jobTimeoutSeconds`, a lost
    * event fails its job at the deadline.
    * @default 120
    */

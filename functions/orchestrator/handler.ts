@@ -5,7 +5,6 @@ import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
-import { RUN_START_MARGIN_MS } from '../shared/job.js';
 
 /** The orchestrator's own async invocation: fan out and poll one job. */
 export interface RunEvent {
@@ -26,8 +25,8 @@ const deps: ApiDeps = {
   pollIntervalMs: config.pollIntervalMs,
   taskRestarts: config.taskRestarts,
   stallMs: config.stallSeconds * 1000,
-  // Lambda runs or discards an event within its maximum age; past that (and a start), it was lost.
-  unheardMs: config.samplerMaxEventAgeSeconds * 1000 + RUN_START_MARGIN_MS,
+  // Lambda runs or discards an event within its maximum age; past that, silence is silence.
+  unheardMs: (config.samplerMaxEventAgeSeconds + config.stallSeconds) * 1000,
   samplerConcurrency: config.samplerConcurrency,
   reportIntervalMs: config.reportIntervalMs,
   maxRunningJobs: config.maxRunningJobs,

@@ -136,16 +136,15 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
   return { view: viewJob(header, [], now), created: true };
 }
 
-/** A repeated request: the same job if the request is the same, and its run started if it never was. */
+/**
+ * A repeated request: the same job if the request is the same. Read as a GET reads it, so a run that
+ * the first request died before starting is started once it is a stall limit late.
+ */
 async function resume(existing: StoredJob, request: JobRequest, deps: JobDeps): Promise<SubmitResult> {
   const { header } = existing;
   const same = header.samples === request.samples && header.tasks === request.tasks && (request.seed === undefined || request.seed === header.seed);
   if (!same) throw new ApiError(422, 'IdempotencyKeyReused', 'this Idempotency-Key was already used for a different request');
-  // The first request may have died before starting the run.
-  if (header.status === 'RUNNING' && header.runHeartbeatAt === undefined) {
-    if (await deps.store.claimRunRevival(header.jobId, undefined, deps.now())) await deps.startRun(header.jobId);
-  }
-  return { view: viewJob(header, existing.tasks, deps.now()), created: false };
+  return { view: await settleJob(header.jobId, deps, header.owner), created: false };
 }
 
 /** The scopes a job counts in, with their limits. */

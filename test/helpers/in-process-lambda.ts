@@ -6,9 +6,17 @@ import { variablesFor, type FunctionSettings } from './function-env.js';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 
+/** The principal the in-process API reports when a test names none. */
+export const IN_PROCESS_CALLER = 'arn:aws:iam::123456789012:user/in-process';
+
 export interface InProcessStack {
   /** Sends an API Gateway proxy event to the orchestrator, as the REST API would. */
-  api(method: string, resource: string, options?: { body?: string; id?: string; headers?: Record<string, string> }): Promise<APIGatewayProxyResult & { json: any }>;
+  /** `caller`: the IAM principal (user ARN) the request comes from; IN_PROCESS_CALLER by default. */
+  api(
+    method: string,
+    resource: string,
+    options?: { body?: string; id?: string; headers?: Record<string, string>; caller?: string },
+  ): Promise<APIGatewayProxyResult & { json: any }>;
   /** Resolves when every queued async invocation (and what it started) has finished. */
   settle(): Promise<void>;
   /** Async events seen per function name. */
@@ -159,7 +167,12 @@ export async function startInProcessStack(table: TestTable, settings: FunctionSe
         pathParameters: options.id === undefined ? null : { id: options.id },
         body: options.body ?? null,
         isBase64Encoded: false,
-        requestContext: { path: `/prod${path}`, stage: 'prod' },
+        requestContext: {
+          path: `/prod${path}`,
+          stage: 'prod',
+          requestTimeEpoch: Date.now(),
+          identity: { userArn: options.caller ?? IN_PROCESS_CALLER, caller: 'AIDAINPROCESSCALLER0' },
+        },
       } as unknown as APIGatewayProxyEvent;
       const result = (await handlers[FUNCTIONS.orchestrator]!(event, context(FUNCTIONS.orchestrator))) as APIGatewayProxyResult;
       return { ...result, json: JSON.parse(result.body) };
