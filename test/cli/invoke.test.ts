@@ -12,7 +12,7 @@ import { kernel } from '../../functions/shared/kernel/index.js';
 import { hasStackTrace, runNpm } from './run.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'pi-invoke-test-'));
-const SAMPLE_JOB = 'dc941117-aedc-8dff-a8bd-a07ea2509a58';
+const SAMPLE_JOB = '00d1fcad-ed34-8c23-a707-789db391642d';
 
 /** The job header as the state folder holds it once invoke has stopped. */
 async function storedJobStatus(): Promise<string | undefined> {
@@ -46,8 +46,8 @@ describe('npm run invoke', () => {
     expect(run.stdout).toMatch(/^> .* invoke$/m);
     const response = JSON.parse(readFileSync(out, 'utf8')) as { statusCode: number; headers: Record<string, string>; body: string };
     expect(response.statusCode).toBe(202);
-    expect(response.headers.location).toBe('/prod/jobs/dc941117-aedc-8dff-a8bd-a07ea2509a58');
-    expect(JSON.parse(response.body)).toMatchObject({ jobId: 'dc941117-aedc-8dff-a8bd-a07ea2509a58', seed: 7, tasks: 4 });
+    expect(response.headers.location).toBe('/prod/jobs/00d1fcad-ed34-8c23-a707-789db391642d');
+    expect(JSON.parse(response.body)).toMatchObject({ jobId: '00d1fcad-ed34-8c23-a707-789db391642d', seed: 7, tasks: 4 });
     // The log tail, CloudWatch style.
     expect(run.stderr).toMatch(/^START RequestId: \S+ Version: \$LATEST$/m);
     expect(run.stderr).toMatch(/^REPORT RequestId: \S+\tDuration: /m);
@@ -62,7 +62,7 @@ describe('npm run invoke', () => {
     const result = JSON.parse(run.stdout) as Record<string, unknown>;
     // Task 0 of (seed 7, 1,048,576 samples) owns blocks 0..16.
     expect(result).toEqual({
-      jobId: 'dc941117-aedc-8dff-a8bd-a07ea2509a58',
+      jobId: '00d1fcad-ed34-8c23-a707-789db391642d',
       taskId: 0,
       done: 262_144,
       inside: kernel.countInside(7, 0, 16, 1_048_576),
