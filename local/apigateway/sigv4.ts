@@ -60,6 +60,26 @@ const invalid = (message: string, errorType = 'InvalidSignatureException'): Auth
   message,
 });
 
+/**
+ * The signer with API Gateway's payload hash: always that of the body received. AWS: only S3 takes
+ * `x-amz-content-sha256` (UNSIGNED-PAYLOAD or a client's hash) as the payload hash; execute-api signs
+ * the real body, so a body that differs from the one signed fails. The header itself, when signed,
+ * stays a canonical header like any other.
+ */
+class BodyHashingSigner extends SignatureV4 {
+  constructor(
+    init: ConstructorParameters<typeof SignatureV4>[0],
+    private readonly bodyHash: string,
+  ) {
+    super(init);
+  }
+
+  protected override createCanonicalRequest(request: SignableRequest, canonicalHeaders: Record<string, string>): string {
+    return super.createCanonicalRequest(request, canonicalHeaders, this.bodyHash);
+  }
+}
+type SignableRequest = Parameters<SignatureV4['presign']>[0];
+
 const SIGNATURE_MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
 
@@ -123,13 +143,10 @@ export async function verifySigV4<P extends SigningKeys>(
   }
   const sessionToken = signedHeaders.includes('x-amz-security-token') ? headers['x-amz-security-token'] : undefined;
   const keys = { accessKeyId: principal.accessKeyId, secretAccessKey: principal.secretAccessKey };
-  const signer = new SignatureV4({
-    credentials: { ...keys, ...(sessionToken ? { sessionToken } : {}) },
-    region,
-    service: SERVICE,
-    sha256: Sha256,
-    applyChecksum: false,
-  });
+  const signer = new BodyHashingSigner(
+    { credentials: { ...keys, ...(sessionToken ? { sessionToken } : {}) }, region, service: SERVICE, sha256: Sha256, applyChecksum: false },
+    createHash('sha256').update(req.body).digest('hex'),
+  );
   const host = headers.host ?? 'localhost';
   const signed = await signer.sign(
     { method: req.method, protocol: 'http:', hostname: host, path: req.rawPath, query, headers, body: req.body },
