@@ -36,7 +36,7 @@ function usageText(cloud: LocalCloudInfo, functions: readonly TemplateFunction[]
     `  Functions             ${functions.map((f) => `${f.friendlyName} = ${f.logicalId}`).join(', ')}`,
     `  Tables                ${Object.entries(cloud.tableNames).map(([id, name]) => (id === name ? id : `${id} = ${name}`)).join(', ')}`,
     '',
-    'Credentials (the only ones the local API accepts):',
+    'Credentials (of the default test user; local/README.md lists the others the local API accepts):',
     `  export AK=${q(cloud.credentials.accessKeyId)} SK=${q(cloud.credentials.secretAccessKey)}`,
     '',
     'Try it from another terminal:',

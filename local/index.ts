@@ -9,7 +9,7 @@ import { startDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { LambdaService, type DestinationRecord } from './lambda/service.js';
 import type { InvocationRecord } from './lambda/runtime.js';
 import { readRestApis } from './apigateway/model.js';
-import { ApiGateway } from './apigateway/server.js';
+import { ApiGateway, type IamPrincipal } from './apigateway/server.js';
 import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
@@ -87,8 +87,10 @@ export interface LocalCloud {
   lambdaEndpoint: string;
   /** The DynamoDB server itself (with faults configured, the functions go through `faults.dynamodbEndpoint`). */
   dynamodbEndpoint: string;
-  /** The only credentials IAM-authorized API methods accept; any work for Lambda and DynamoDB. */
+  /** The default principal's (`local-cloud`) credentials; any work for Lambda and DynamoDB. */
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The credentials of each test principal (LOCAL_PRINCIPALS); IAM-authorized API methods accept any of them. */
+  principals: Record<LocalPrincipalName, { accessKeyId: string; secretAccessKey: string }>;
   region: 'us-east-1';
   /** logical id → table name */
   tableNames: Record<string, string>;
@@ -120,6 +122,18 @@ export const LOCAL_CREDENTIALS = {
   secretAccessKey: 'local-cloud-secret-access-key-not-a-secret',
 } as const;
 const LOCAL_SESSION_TOKEN = 'local-cloud-session-token';
+
+const testUser = (name: string, accessKeyId: string, principalId: string, secretAccessKey = `local-cloud-${name}-secret-not-a-secret`): IamPrincipal =>
+  ({ accessKeyId, secretAccessKey, principalId, userArn: `arn:aws:iam::${ACCOUNT_ID}:user/${name}` });
+/** The IAM users the local API knows, by user name: `local-cloud` signs with LOCAL_CREDENTIALS. */
+export const LOCAL_PRINCIPALS = {
+  'local-cloud': testUser('local-cloud', LOCAL_CREDENTIALS.accessKeyId, 'AIDALOCALCLOUDUSER00', LOCAL_CREDENTIALS.secretAccessKey),
+  alice: testUser('alice', 'AKIALOCALALICE000000', 'AIDALOCALALICE000000'),
+  bob: testUser('bob', 'AKIALOCALBOB00000000', 'AIDALOCALBOB00000000'),
+  carol: testUser('carol', 'AKIALOCALCAROL000000', 'AIDALOCALCAROL000000'),
+} satisfies Record<string, IamPrincipal>;
+export type LocalPrincipalName = keyof typeof LOCAL_PRINCIPALS;
+export type { IamPrincipal };
 
 /** A count of processes or invocations. */
 const COUNT_RANGE: NumberRange = { min: 1, max: 100_000, integer: true };
@@ -252,7 +266,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       const gateway = new ApiGateway({
         api,
         lambda: service,
-        credentials: { ...LOCAL_CREDENTIALS },
+        principals: Object.values(LOCAL_PRINCIPALS),
         region: REGION,
         accountId: ACCOUNT_ID,
         ...(integrationTimeout !== undefined ? { integrationTimeoutMs: integrationTimeout } : {}),
@@ -274,6 +288,9 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       lambdaEndpoint: endpoints.lambda,
       dynamodbEndpoint: dynamo.endpoint,
       credentials: { ...LOCAL_CREDENTIALS },
+      principals: Object.fromEntries(
+        Object.entries(LOCAL_PRINCIPALS).map(([name, p]) => [name, { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey }]),
+      ) as LocalCloud['principals'],
       region: REGION,
       tableNames: Object.fromEntries(stack.tables.map((t) => [t.logicalId, t.name])),
       functionNames: Object.fromEntries(stack.functions.map((f) => [f.logicalId, f.name])),

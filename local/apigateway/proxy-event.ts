@@ -6,9 +6,13 @@ import type { IncomingMessage } from 'node:http';
 import type { ApiModel, ResourceNode } from './model.js';
 import { clientRecord } from './record.js';
 
-/** The caller identity API Gateway reports for a request signed with the local credentials. */
-export const LOCAL_PRINCIPAL_ID = 'AIDALOCALCLOUDUSER00';
-const LOCAL_USER_ARN = (account: string): string => `arn:aws:iam::${account}:user/local-cloud`;
+/** The IAM user who signed a request (AWS_IAM), as API Gateway reports it in `requestContext.identity`. */
+export interface Caller {
+  accessKey: string;
+  /** The user's unique id (`AIDA...`): `caller` and `user`. */
+  principalId: string;
+  userArn: string;
+}
 
 export interface ProxyEventInput {
   req: Pick<IncomingMessage, 'httpVersion'>;
@@ -32,7 +36,7 @@ export interface ProxyEventInput {
   sourceIp: string;
   userAgent: string;
   /** Present when the request was signed (AWS_IAM). */
-  identity?: { accessKey: string } | undefined;
+  identity?: Caller | undefined;
   /** Absent for an empty body. */
   body?: Buffer | undefined;
   /** The content type is one of the API's binary media types: the body goes base64-encoded. */
@@ -70,15 +74,15 @@ export function proxyEvent(input: ProxyEventInput): Record<string, unknown> {
         cognitoIdentityPoolId: null,
         accountId: identity ? input.accountId : null,
         cognitoIdentityId: null,
-        caller: identity ? LOCAL_PRINCIPAL_ID : null,
+        caller: identity ? identity.principalId : null,
         sourceIp: input.sourceIp,
         principalOrgId: null,
         accessKey: identity ? identity.accessKey : null,
         cognitoAuthenticationType: null,
         cognitoAuthenticationProvider: null,
-        userArn: identity ? LOCAL_USER_ARN(input.accountId) : null,
+        userArn: identity ? identity.userArn : null,
         userAgent: input.userAgent || null,
-        user: identity ? LOCAL_PRINCIPAL_ID : null,
+        user: identity ? identity.principalId : null,
       },
       domainName: input.domainName,
       deploymentId: api.deploymentId,

@@ -8,11 +8,11 @@ import type { LambdaService } from '../lambda/service.js';
 import { headerValue, readBody } from '../http.js';
 import type { ApiModel, MethodDef, ResourceNode } from './model.js';
 import { renderGatewayResponse, type GatewayError, type RequestFacts } from './responses.js';
-import { verifySigV4 } from './sigv4.js';
+import { verifySigV4, type SigningKeys } from './sigv4.js';
 import { ModelValidator } from './validation.js';
 import { clientRecord } from './record.js';
 import { warning } from '../log.js';
-import { eventHeaders, lastValues, normaliseIp, proxyEvent } from './proxy-event.js';
+import { eventHeaders, lastValues, normaliseIp, proxyEvent, type Caller } from './proxy-event.js';
 
 /** API Gateway cuts an integration at 29 s. */
 export const DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000;
@@ -20,10 +20,19 @@ export const DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000;
 const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 const PROXY_RESPONSE_KEYS = new Set(['statusCode', 'headers', 'multiValueHeaders', 'body', 'isBase64Encoded']);
 
+/** An IAM user whose signed requests AWS_IAM methods accept. */
+export interface IamPrincipal extends SigningKeys {
+  /** The user's unique id, `AIDA...`. */
+  principalId: string;
+  /** `arn:aws:iam::<account>:user/<name>` */
+  userArn: string;
+}
+
 export interface ApiGatewayOptions {
   api: ApiModel;
   lambda: LambdaService;
-  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The users whose signatures AWS_IAM methods accept, each reported as the caller of its requests. */
+  principals: readonly IamPrincipal[];
   region: string;
   accountId: string;
   /** Overrides the integration timeout (29 s, or the method's TimeoutInMillis). */
@@ -118,11 +127,12 @@ export class ApiGateway {
       return gatewayError({ type: 'THROTTLED', message: 'Too Many Requests', errorType: 'TooManyRequestsException' });
     }
 
-    let identity: { accessKey: string } | undefined;
+    let identity: Caller | undefined;
     if (matched.method.authorizationType === 'AWS_IAM') {
-      const auth = await verifySigV4({ method, rawPath, query: search, rawHeaders: req.rawHeaders, body }, this.opts.credentials, this.opts.region);
+      const auth = await verifySigV4({ method, rawPath, query: search, rawHeaders: req.rawHeaders, body }, this.opts.principals, this.opts.region);
       if (!auth.ok) return gatewayError({ type: auth.responseType, message: auth.message, errorType: auth.errorType });
-      identity = { accessKey: auth.accessKeyId };
+      const { accessKeyId, principalId, userArn } = auth.principal;
+      identity = { accessKey: accessKeyId, principalId, userArn };
     }
 
     if (matched.method.validateParameters) {

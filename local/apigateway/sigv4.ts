@@ -1,6 +1,7 @@
 // IAM authorization of REST API methods: the request must carry a SigV4
-// signature (service execute-api, region us-east-1) made with the local
-// credentials. The request is signed again and the signatures compared.
+// signature (service execute-api, region us-east-1) made with the key pair of
+// one of the known principals. The request is signed again with that pair and
+// the signatures compared.
 import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { clientRecord } from './record.js';
@@ -19,9 +20,20 @@ export interface SignedRequest {
   body: Buffer;
 }
 
-export type AuthOutcome =
-  | { ok: true; accessKeyId: string }
-  | { ok: false; responseType: 'MISSING_AUTHENTICATION_TOKEN' | 'INVALID_SIGNATURE'; errorType: string; message: string };
+/** A key pair a request may be signed with. */
+export interface SigningKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface AuthFailure {
+  ok: false;
+  responseType: 'MISSING_AUTHENTICATION_TOKEN' | 'INVALID_SIGNATURE';
+  errorType: string;
+  message: string;
+}
+
+export type AuthOutcome<P extends SigningKeys = SigningKeys> = { ok: true; principal: P } | AuthFailure;
 
 /** node:crypto in the shape the signer expects (`new Sha256(secret?)`, update, digest). */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
@@ -41,22 +53,43 @@ class Sha256 {
   }
 }
 
-const invalid = (message: string, errorType = 'InvalidSignatureException'): AuthOutcome => ({
+const invalid = (message: string, errorType = 'InvalidSignatureException'): AuthFailure => ({
   ok: false,
   responseType: 'INVALID_SIGNATURE',
   errorType,
   message,
 });
 
+/**
+ * The signer with API Gateway's payload hash: always that of the body received. AWS: only S3 takes
+ * `x-amz-content-sha256` (UNSIGNED-PAYLOAD or a client's hash) as the payload hash; execute-api signs
+ * the real body, so a body that differs from the one signed fails. The header itself, when signed,
+ * stays a canonical header like any other.
+ */
+class BodyHashingSigner extends SignatureV4 {
+  constructor(
+    init: ConstructorParameters<typeof SignatureV4>[0],
+    private readonly bodyHash: string,
+  ) {
+    super(init);
+  }
+
+  protected override createCanonicalRequest(request: SignableRequest, canonicalHeaders: Record<string, string>): string {
+    return super.createCanonicalRequest(request, canonicalHeaders, this.bodyHash);
+  }
+}
+type SignableRequest = Parameters<SignatureV4['presign']>[0];
+
 const SIGNATURE_MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
 
-export async function verifySigV4(
+/** Checks the request's signature against the key pair of the principal its Credential names. */
+export async function verifySigV4<P extends SigningKeys>(
   req: SignedRequest,
-  credentials: { accessKeyId: string; secretAccessKey: string },
+  principals: readonly P[],
   region: string,
   now: Date = new Date(),
-): Promise<AuthOutcome> {
+): Promise<AuthOutcome<P>> {
   const received = headerValues(req.rawHeaders);
   const authorization = received.authorization;
   if (!authorization) {
@@ -73,7 +106,8 @@ export async function verifySigV4(
     return invalid(`${missing.join(' ')} Authorization=${authorization}`, 'IncompleteSignatureException');
   }
   const [accessKeyId, scopeDate, scopeRegion, scopeService, terminator] = parsed.credential!.split('/');
-  if (accessKeyId !== credentials.accessKeyId) {
+  const principal = principals.find((p) => p.accessKeyId === accessKeyId);
+  if (!principal) {
     return invalid('The security token included in the request is invalid.', 'UnrecognizedClientException');
   }
   if (terminator !== 'aws4_request') return invalid("Credential should be scoped with a valid terminator: 'aws4_request'.", 'IncompleteSignatureException');
@@ -108,13 +142,11 @@ export async function verifySigV4(
     query[key] = values.length === 1 ? values[0]! : values;
   }
   const sessionToken = signedHeaders.includes('x-amz-security-token') ? headers['x-amz-security-token'] : undefined;
-  const signer = new SignatureV4({
-    credentials: { ...credentials, ...(sessionToken ? { sessionToken } : {}) },
-    region,
-    service: SERVICE,
-    sha256: Sha256,
-    applyChecksum: false,
-  });
+  const keys = { accessKeyId: principal.accessKeyId, secretAccessKey: principal.secretAccessKey };
+  const signer = new BodyHashingSigner(
+    { credentials: { ...keys, ...(sessionToken ? { sessionToken } : {}) }, region, service: SERVICE, sha256: Sha256, applyChecksum: false },
+    createHash('sha256').update(req.body).digest('hex'),
+  );
   const host = headers.host ?? 'localhost';
   const signed = await signer.sign(
     { method: req.method, protocol: 'http:', hostname: host, path: req.rawPath, query, headers, body: req.body },
@@ -123,7 +155,7 @@ export async function verifySigV4(
   const expected = /Signature=([0-9a-f]+)/.exec(String(signed.headers.authorization))?.[1] ?? '';
   const given = parsed.signature!;
   const same = expected.length === given.length && timingSafeEqual(Buffer.from(expected), Buffer.from(given));
-  return same ? { ok: true, accessKeyId } : invalid(SIGNATURE_MISMATCH);
+  return same ? { ok: true, principal } : invalid(SIGNATURE_MISMATCH);
 }
 
 /**
