@@ -239,7 +239,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   const account = new Account(quotas, stack.functions);
   const defaultConcurrency = numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', COUNT_RANGE);
   if (quotas && defaultConcurrency !== undefined) {
-    warnings.push(`defaultConcurrency (LOCAL_CLOUD_DEFAULT_CONCURRENCY) applies only with quotas off (${QUOTAS_ENV}=off); functions without reserved concurrency share the account's ${account.unreserved!.max}`);
+    warnings.push(`defaultConcurrency (LOCAL_CLOUD_DEFAULT_CONCURRENCY) applies only with quotas off (${QUOTAS_ENV}=off); functions without reserved concurrency share the account's unreserved concurrency (${account.unreserved!.max})`);
   }
   for (const w of warnings) log(warning(w));
 

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { startLocalCloud, type DestinationRecord } from '../../local/index.js';
+import { WARNING_PREFIX, startLocalCloud, type DestinationRecord } from '../../local/index.js';
 import { AWS_QUOTAS, QUOTAS_ENV, resolveQuotas } from '../../local/quotas.js';
 import { json, startFixtureCloud, waitFor, type TestCloud } from './helpers.js';
 import { mapLimited } from '../helpers/pool.js';
@@ -41,7 +41,11 @@ function event(cloud: TestCloud, fn: string, payload: object) {
 describe('account concurrency', () => {
   it('throttles sync calls with each reason: the unreserved pool shared by functions, a full reservation beside it; counts peaks and throttles', async () => {
     // Scale 0.01: account concurrency 10; reservations take 4, the unreserved functions share 6.
-    const c = await start({ quotas: 0.01 });
+    // defaultConcurrency is no second cap with quotas on: it only warns.
+    const c = await start({ quotas: 0.01, defaultConcurrency: 2 });
+    expect(c.logs).toContain(
+      `${WARNING_PREFIX}defaultConcurrency (LOCAL_CLOUD_DEFAULT_CONCURRENCY) applies only with quotas off (LOCAL_CLOUD_QUOTAS=off); functions without reserved concurrency share the account's unreserved concurrency (6)`,
+    );
     const pool = [Q.holdA, Q.holdA, Q.holdA, Q.holdB, Q.holdB, Q.holdB].map((fn) => call(c, fn, { ms: 1_000 }));
     await waitFor(() => c.cloud.invocationsInFlight() === 6, 5_000, 'six admitted invocations');
     for (const fn of [Q.holdA, Q.holdB]) {
