@@ -99,14 +99,13 @@ describe('throttled async events', () => {
     expect(letter.requestContext).toMatchObject({ condition: 'RetriesExhausted', approximateInvokeCount: 1 });
 
     // MaximumEventAgeInSeconds 1: still throttled at 1 s, the event is discarded unrun.
-    const held = call(c, Q.shortAge, { ms: 2_500 });
+    void call(c, Q.shortAge, { ms: 2_500 }); // still running when the cloud stops
     await waitFor(() => c.cloud.invocationsInFlight(Q.shortAge) === 1, 5_000, 'the hold');
     await event(c, Q.shortAge, { key: 'too-old' });
     const aged = await waitFor(() => (c.cloud.deadLetters(QUEUE) as DestinationRecord[]).find((r) => r.requestContext.condition === 'EventAgeExceeded'), 5_000, 'the aged-out record');
     expect(aged).toMatchObject({ requestContext: { approximateInvokeCount: 0 }, requestPayload: { key: 'too-old' } });
     expect(c.cloud.invocations(Q.shortAge).some((r) => r.payload.includes('too-old'))).toBe(false);
     expect(c.cloud.pendingEvents()).toBe(0);
-    void held;
   });
 });
 
