@@ -26,6 +26,11 @@ export const QUICK = {
   jobTimeoutSeconds: 30,
   reportIntervalMs: 0,
   retryDelayMs: 200,
+  // A lost sampler event is replaced once it is this old plus a stall limit (4 s here).
+  samplerMaxEventAgeSeconds: 1,
+  // Tests submit many jobs at once from one principal; the scale suite sets the real limits.
+  maxRunningJobs: 1000,
+  maxRunningJobsPerCaller: 1000,
 } as const;
 
 export interface PiCloud {
@@ -63,7 +68,6 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
     retryDelayMs: QUICK.retryDelayMs,
     // A job's run holds an orchestrator worker for the job's life (it sleeps between polls), so the
     // orchestrator gets many cheap workers; sampling and reports are CPU work, kept to a few.
-    defaultConcurrency: 64,
     maxWorkersPerFunction: { orchestrator: 12, '*': 4 },
     ...cloudOptions,
     envOverrides: {
@@ -73,6 +77,9 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
           stallSeconds: QUICK.stallSeconds,
           taskRestarts: QUICK.taskRestarts,
           jobTimeoutSeconds: QUICK.jobTimeoutSeconds,
+          samplerMaxEventAgeSeconds: QUICK.samplerMaxEventAgeSeconds,
+          maxRunningJobs: QUICK.maxRunningJobs,
+          maxRunningJobsPerCaller: QUICK.maxRunningJobsPerCaller,
           ...env.orchestrator,
         },
         sampler: { reportIntervalMs: QUICK.reportIntervalMs, ...env.sampler },
