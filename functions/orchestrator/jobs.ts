@@ -221,9 +221,12 @@ export async function settleJob(jobId: string, deps: JobDeps, owner?: string): P
   const view = viewJob(header, tasks, deps.now());
   if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
     if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
-      // Do one round of the run's work right here (starting the next wave of tasks), then hand over to a
-      // new run. Should the new run's event be lost too, the next wave waits for the next revival.
-      await startTasks(header, tasks, deps);
+      // Do one round of the run's work right here (writing the task items, starting the next wave of
+      // tasks), then hand over to a new run. Should the new run's event be lost too, the next wave
+      // waits for the next revival.
+      await createTasks({ header, tasks }, deps);
+      const current = tasks.length < header.tasks ? ((await deps.store.loadJob(jobId))?.tasks ?? tasks) : tasks;
+      await startTasks(header, current, deps);
       await deps.startRun(jobId);
     }
   }

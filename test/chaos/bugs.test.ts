@@ -17,11 +17,11 @@ const env = usePiCloud({
 const quiet = () => env.quiet();
 
 describe('promises the functions must keep under faults', () => {
-  it('a job whose creation was cut short between its header and its task items still runs when the client repeats the request', async () => {
+  it('a job whose creation was cut short after its header was written still runs when the client repeats the request', async () => {
     await quiet();
-    // Every attempt to write the task items fails (the SDK's retries too): the request fails with a 5xx
-    // after the job header was written.
-    env.cloud.faults!.configure({ dynamodb: { internalError: 1, internalErrorAfterWrite: 0, operations: ['BatchWriteItem'] } });
+    // Every PutItem fails after it was written (the SDK's retries too): the request fails with a 5xx
+    // after the job header (or its admission) was written, before its run was started.
+    env.cloud.faults!.configure({ dynamodb: { internalError: 1, internalErrorAfterWrite: 1, operations: ['PutItem'] } });
     const request = { samples: 600_000, tasks: 3, seed: 77 };
     const first = await env.client.request('POST', 'jobs', { body: request, headers: { 'idempotency-key': 'bugs-interrupted-create' } });
     expect(first.status).toBeGreaterThanOrEqual(500);
