@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import { orchestratorConfig } from '../functions/orchestrator/config.js';
 import { progressConfig } from '../functions/progress/config.js';
 import { samplerConfig } from '../functions/sampler/config.js';
+import { PARTITION_WRITE_UNITS_PER_SECOND } from '../functions/shared/job.js';
 import { ORCHESTRATOR_TIMEOUT_SECONDS, resolveLimits, SAMPLER_TIMEOUT_SECONDS, type PiLimitProps, type PiLimits } from './limits.js';
 import { PiApi } from './pi-api.js';
 import { invokeOnly, PiFunction } from './pi-function.js';
@@ -93,6 +94,7 @@ export class PiStack extends Stack {
         samplerMaxEventAgeSeconds: limits.samplerMaxEventAgeSeconds,
         maxRunningJobs: limits.maxRunningJobs,
         maxRunningJobsPerCaller: limits.maxRunningJobsPerCaller,
+        partitionWriteUnitsPerSecond: PARTITION_WRITE_UNITS_PER_SECOND,
         pollIntervalMs: limits.pollIntervalMs,
         taskRestarts: limits.taskRestarts,
         stallSeconds: limits.stallSeconds,

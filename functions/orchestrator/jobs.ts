@@ -4,7 +4,7 @@ import {
   boundFailure,
   deriveOutcome,
   isFinal,
-  JOB_BULK_WRITES_PER_SECOND,
+  jobBudget,
   planTasks,
   pollFloorMs,
   reportIntervalFor,
@@ -44,6 +44,8 @@ export interface JobDeps {
   /** RUNNING jobs at most, in the stack and per caller. */
   maxRunningJobs: number;
   maxRunningJobsPerCaller: number;
+  /** The partition throughput a job's budget is cut from (AWS: 1,000 write units a second). */
+  partitionWriteUnitsPerSecond: number;
 }
 
 /** Who asks: the IAM principal (its ARN), and the request's idempotency key if it has one. */
@@ -76,11 +78,11 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
 }
 
 /**
- * Writes `items` in chunks, at most JOB_BULK_WRITES_PER_SECOND a second: a job's bulk writes (its
- * task items, stopping its tasks) all go to its one partition, which takes 1,000 write units a second.
+ * Writes `items` in chunks of a tenth of the job's bulk budget every 100 ms: a job's bulk writes
+ * (stopping its tasks) all go to its one partition.
  */
 async function writePaced<T>(items: readonly T[], deps: JobDeps, write: (chunk: readonly T[]) => Promise<void>): Promise<void> {
-  const chunkSize = JOB_BULK_WRITES_PER_SECOND / 10;
+  const chunkSize = Math.max(1, Math.floor(jobBudget(deps.partitionWriteUnitsPerSecond).bulkWritesPerSecond / 10));
   for (let i = 0; i < items.length; i += chunkSize) {
     const started = deps.now();
     await write(items.slice(i, i + chunkSize));
@@ -102,7 +104,8 @@ function jobIdFor(caller: Caller): string {
 const notFound = (jobId: string) => new ApiError(404, 'JobNotFound', `job ${jobId} does not exist`);
 
 /**
- * Admits the job, then creates its header and starts its run; the run writes the task items. Past
+ * Admits the job, then creates its header and starts its run; a task's item is written when the task
+ * is first started. Past
  * the limits on running jobs it answers 429 and writes no job. Idempotent under an idempotency key.
  */
 export async function submitJob(request: JobRequest, caller: Caller, deps: JobDeps): Promise<SubmitResult> {
@@ -221,12 +224,9 @@ export async function settleJob(jobId: string, deps: JobDeps, owner?: string): P
   const view = viewJob(header, tasks, deps.now());
   if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
     if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
-      // Do one round of the run's work right here (writing the task items, starting the next wave of
-      // tasks), then hand over to a new run. Should the new run's event be lost too, the next wave
-      // waits for the next revival.
-      await createTasks({ header, tasks }, deps);
-      const current = tasks.length < header.tasks ? ((await deps.store.loadJob(jobId))?.tasks ?? tasks) : tasks;
-      await startTasks(header, current, deps);
+      // Do one round of the run's work right here (starting the next wave of tasks), then hand over to a
+      // new run. Should the new run's event be lost too, the next wave waits for the next revival.
+      await startTasks(header, tasks, deps);
       await deps.startRun(jobId);
     }
   }
@@ -241,10 +241,10 @@ async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<Sto
 
   let final = outcome;
   if (outcome.status !== 'SUCCEEDED') {
-    // Stop the samplers first, so no report lands after the counts are frozen; then freeze the counts
-    // read after the stop (a report may have landed in between).
-    const finished = new Set(job.tasks.filter((t) => t.done >= t.samples || t.cancelled === true).map((t) => t.taskId));
-    const toStop = planned(job.header).filter((t) => !finished.has(t.taskId));
+    // Stop the started samplers first, so no report lands after the counts are frozen; then freeze
+    // the counts read after the stop (a report may have landed in between). A task never started has
+    // no item to stop: should a run start it late, its first report finds the job ended.
+    const toStop = job.tasks.filter((t) => t.done < t.samples && t.cancelled !== true);
     await writePaced(toStop, deps, (chunk) => deps.store.stopTasks(chunk));
     const stopped = await deps.store.loadJob(jobId);
     if (!stopped) throw new UnknownJobError(jobId);
@@ -268,24 +268,16 @@ export async function cancelJob(jobId: string, owner: string, deps: JobDeps): Pr
   return settleJob(jobId, deps, owner);
 }
 
-/** The job's task items as created: every task, nothing done. */
-function planned(header: JobHeader): TaskItem[] {
-  return planTasks(header.samples, header.tasks).map((plan) => ({
-    ...plan,
-    jobId: header.jobId,
-    done: 0,
-    inside: 0,
-    invocations: 0,
-    expiresAt: header.expiresAt,
-  }));
-}
-
-/** Writes the job's task items that do not exist yet, paced (each put is conditional). */
-async function createTasks(job: StoredJob, deps: JobDeps): Promise<void> {
-  if (job.tasks.length >= job.header.tasks) return;
-  const written = new Set(job.tasks.map((t) => t.taskId));
-  const missing = planned(job.header).filter((t) => !written.has(t.taskId));
-  await writePaced(missing, deps, (chunk) => deps.store.createMissingTasks(chunk));
+/**
+ * Every task of the job: its stored item, or, for a task never started (its item is written when it
+ * first is), the item as it would be created.
+ */
+function allTasks(header: JobHeader, stored: readonly TaskItem[]): TaskItem[] {
+  if (stored.length >= header.tasks) return [...stored];
+  const byId = new Map(stored.map((t) => [t.taskId, t]));
+  return planTasks(header.samples, header.tasks).map(
+    (plan) => byId.get(plan.taskId) ?? { ...plan, jobId: header.jobId, done: 0, inside: 0, invocations: 0, expiresAt: header.expiresAt },
+  );
 }
 
 /**
@@ -302,13 +294,14 @@ async function jobShare(deps: JobDeps): Promise<number> {
  * conditional write on the invocation count) makes a duplicated run harmless: each invocation number
  * is started once. Returns how many were started.
  */
-async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): Promise<number> {
+async function startTasks(header: JobHeader, stored: readonly TaskItem[], deps: JobDeps): Promise<number> {
   const share = await jobShare(deps);
+  const tasks = allTasks(header, stored);
   const next = tasksToStart(header, tasks, deps.now(), { stallMs: deps.stallMs, unheardMs: deps.unheardMs }, share);
-  const reportIntervalMs = reportIntervalFor(share, deps.reportIntervalMs);
+  const reportIntervalMs = reportIntervalFor(share, deps.reportIntervalMs, jobBudget(deps.partitionWriteUnitsPerSecond));
   let started = 0;
   await forEachLimited(next, FAN_OUT_CONCURRENCY, async (task) => {
-    if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now()))) return;
+    if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now(), task))) return;
     const invocation = task.invocations + 1;
     started++;
     try {
@@ -322,7 +315,7 @@ async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: J
 }
 
 /**
- * The job's run: write its task items, fan out, then poll until the job ends, restarting tasks that
+ * The job's run: fan out, then poll until the job ends, restarting tasks that
  * failed or went silent (safe: runs are deterministic and reports idempotent). Before the
  * orchestrator's own timeout it hands over to a fresh run, so a job may outlive one Lambda invocation.
  */
@@ -335,10 +328,9 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   const beatEveryMs = Math.max(deps.pollIntervalMs, deps.stallMs / 3);
   let lastBeat = deps.now();
   await deps.store.beatRun(jobId, lastBeat);
-  await createTasks(job, deps);
   // Poll quickly while tasks are ending and starting (small tasks end within a fraction of a second),
   // more slowly while they run; never faster than the job's read budget allows.
-  const fastMs = Math.max(Math.min(100, deps.pollIntervalMs), pollFloorMs(job.header.tasks));
+  const fastMs = Math.max(Math.min(100, deps.pollIntervalMs), pollFloorMs(job.header.tasks, jobBudget(deps.partitionWriteUnitsPerSecond)));
   const slowMs = Math.max(deps.pollIntervalMs, fastMs);
   let pollMs = fastMs;
   let lastEnded = -1;

@@ -54,5 +54,13 @@ export async function applyProgressEvent(event: ProgressEvent, store: JobStore, 
     await store.recordTaskFailure(jobId, taskId, invocation, boundFailure(failure), now);
     return { recorded: true };
   }
-  return store.applyReport(checkReport(event), now);
+  const report = checkReport(event);
+  const answer = await store.applyReport(report, now);
+  if (report.done === 0 && report.invocation !== undefined && !answer.cancelled) {
+    // A run's first report: a task started after its job ended (a run that claimed it just as the job
+    // was cancelled or failed) has no stopped item to tell it, so the job's header does.
+    const header = await store.loadHeader(report.jobId);
+    if (header?.status !== 'RUNNING' || header.cancelRequestedAt !== undefined) return { ...answer, cancelled: true };
+  }
+  return answer;
 }

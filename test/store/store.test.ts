@@ -201,6 +201,21 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       expect([task.invocations, task.lastInvokedAt]).toEqual([2, 2]);
     });
 
+    it('writes a task\'s item at its first claim, once, and never over an existing item', async () => {
+      const [planned] = taskItems(jobId, 4).slice(3);
+      const claims = await Promise.all([1, 2, 3].map(() => store.claimInvocation(jobId, 3, 0, 7, { ...planned!, failure: 'x' })));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.loadTask(jobId, 3)).toEqual({ ...planned!, invocations: 1, lastInvokedAt: 7 });
+      // An existing item (with progress) is claimed by its count, never rewritten from `created`.
+      await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 8);
+      expect(await store.claimInvocation(jobId, 0, 0, 9, taskItems(jobId, 3)[0])).toBe(true);
+      expect((await store.loadTask(jobId, 0))!).toMatchObject({ done: 16_384, invocations: 1, lastInvokedAt: 9 });
+      // A task stopped before it was ever started stays unstarted.
+      await store.stopTasks(taskItems(jobId, 5).slice(4));
+      expect(await store.claimInvocation(jobId, 4, 0, 10, taskItems(jobId, 5)[4])).toBe(false);
+      expect((await store.loadTask(jobId, 4))!.invocations).toBe(0);
+    });
+
     it('claims no invocation of a stopped task', async () => {
       await store.stopTasks(taskItems(jobId, 3).slice(1, 2));
       expect(await store.claimInvocation(jobId, 1, 0, 1)).toBe(false);

@@ -178,7 +178,15 @@ export class DynamoDbJobStore implements JobStore {
    * Claims the next invocation of a task: succeeds for exactly one caller per invocation number, so a
    * duplicated orchestrator run never starts a task twice. A new invocation clears an earlier failure.
    */
-  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean> {
+  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number, created?: TaskItem): Promise<boolean> {
+    // A first start writes the task's item, claimed: one write instead of a creation and a claim.
+    if (invocations === 0 && created) {
+      const { failure: _failure, ...item } = { ...created, invocations: 1, lastInvokedAt: now };
+      const put = await this.applied(
+        new PutCommand({ TableName: this.tableName, Item: taskToItem(item), ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      if (put) return true;
+    }
     return this.applied(
       new UpdateCommand({
         TableName: this.tableName,

@@ -116,7 +116,12 @@ export class InMemoryJobStore implements JobStore {
     }
   }
 
-  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean> {
+  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number, created?: TaskItem): Promise<boolean> {
+    if (invocations === 0 && created && !this.task(jobId, taskId)) {
+      const { failure: _failure, ...item } = { ...created, invocations: 1, lastInvokedAt: now };
+      this.partition(jobId).tasks.set(taskId, stored(item));
+      return true;
+    }
     const task = this.task(jobId, taskId);
     if (!task || task.invocations !== invocations || task.cancelled !== undefined) return false;
     task.invocations = invocations + 1;

@@ -64,11 +64,12 @@ export interface JobStore {
 
   /**
    * Claims the task's next invocation: only if its invocation count is still `invocations` and it is not
-   * stopped, sets it to `invocations + 1`, lastInvokedAt = now, and clears `failure`. Exactly one of
-   * several callers with the same count wins; false for the others, for a stopped task and for a task
-   * that does not exist.
+   * stopped, sets it to `invocations + 1`, lastInvokedAt = now, and clears `failure`. A task's item is
+   * written by its first claim: when no item exists and `created` (the item as created) is given, writes
+   * it with the claim applied. Exactly one of several callers with the same count wins; false for the
+   * others, for a stopped task and for a task that does not exist (without `created`).
    */
-  claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean>;
+  claimInvocation(jobId: string, taskId: number, invocations: number, now: number, created?: TaskItem): Promise<boolean>;
 
   /**
    * Marks a RUNNING job as cancelled by request (cancelRequestedAt = now, kept if already set). False
