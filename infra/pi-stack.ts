@@ -152,9 +152,10 @@ export class PiStack extends Stack {
 
   /** Each function may call exactly what it calls, on exactly the resources it uses. */
   private grantLeastPrivilege(): void {
-    // The orchestrator creates jobs (Put, BatchWrite of task items), reads them (Query, Get) and
-    // moves their state (Update). No Scan, no DeleteItem: items leave by TTL.
-    this.orchestrator.allowTable(this.table, 'BatchWriteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem');
+    // The orchestrator admits and creates jobs and writes a task's item at its first start (Put,
+    // Update), reads them (Query, Get) and moves their state (Update). No Scan, no DeleteItem, no
+    // BatchWrite (every write is conditional): items leave by TTL.
+    this.orchestrator.allowTable(this.table, 'GetItem', 'PutItem', 'Query', 'UpdateItem');
     this.orchestrator.allowInvoke(this.sampler);
     // Self-invocation (the async "run" event) in its own policy: the function's role default
     // policy is a dependency of the function, so naming the function's ARN there would be a cycle.

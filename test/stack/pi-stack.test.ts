@@ -206,7 +206,7 @@ describe('least privilege', () => {
         logsStatement(logGroupOf(ids.orchestrator)),
         {
           Effect: 'Allow',
-          Action: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
           Resource: [arnOf(ids.table)],
         },
         { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.sampler)] },
