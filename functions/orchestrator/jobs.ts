@@ -105,8 +105,8 @@ const notFound = (jobId: string) => new ApiError(404, 'JobNotFound', `job ${jobI
 
 /**
  * Admits the job, then creates its header and starts its run; a task's item is written when the task
- * is first started. Past
- * the limits on running jobs it answers 429 and writes no job. Idempotent under an idempotency key.
+ * is first started. Past the limits on running jobs it answers 429 and writes no job. Idempotent
+ * under an idempotency key.
  */
 export async function submitJob(request: JobRequest, caller: Caller, deps: JobDeps): Promise<SubmitResult> {
   const jobId = jobIdFor(caller);
@@ -187,6 +187,14 @@ async function releaseJob(header: JobHeader, deps: JobDeps): Promise<void> {
   for (const [scope] of scopesOf(header.owner, deps)) await deps.store.release(scope, header.jobId);
 }
 
+/**
+ * A RUNNING job that may have ended with no run left to write it: past its deadline, cancelled, or its
+ * run silent for a stall limit. (A job whose run is alive is settled by that run.)
+ */
+function mayHaveEnded(header: JobHeader, deps: JobDeps): boolean {
+  return deps.now() >= header.deadlineAt || header.cancelRequestedAt !== undefined || deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs;
+}
+
 /** Frees the places of a scope's jobs that have ended; says how many, and when to retry otherwise. */
 async function clearEnded(scope: AdmissionScope, deps: JobDeps): Promise<{ freed: number; retryAfterSeconds: number }> {
   let freed = 0;
@@ -200,8 +208,9 @@ async function clearEnded(scope: AdmissionScope, deps: JobDeps): Promise<{ freed
       } else soonest = Math.min(soonest, entry.admittedAt + CREATION_GRACE_MS);
       continue;
     }
-    if (header.status === 'RUNNING' && deps.now() >= header.deadlineAt) {
-      await settle(jobId, deps); // fails it for its deadline, which releases it
+    if (header.status === 'RUNNING' && mayHaveEnded(header, deps)) {
+      // Read it as a GET does: it ends if its items say so (which releases it), and a dead run is revived.
+      await settleJob(jobId, deps);
       header = (await deps.store.loadHeader(jobId)) ?? header;
     }
     if (header.status !== 'RUNNING') {
