@@ -13,7 +13,7 @@ import { ApiGateway } from './apigateway/server.js';
 import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
-import { startDynamoDbFront } from './faults/dynamodb-front.js';
+import { startDynamoDbFront } from './dynamodb-front.js';
 import { close, endpointOf, listen } from './http.js';
 import { chooseNode } from './lambda/node-binary.js';
 import { warning } from './log.js';
@@ -226,13 +226,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     let lambda: LambdaService | undefined;
     const lambdaServer = await listen((req, res) => lambda!.handle(req, res), opts.lambdaPort ?? 0);
     cleanup.push(() => close(lambdaServer));
-    let functionsDynamoDb = dynamo.endpoint;
-    if (injector) {
-      const front = await startDynamoDbFront(dynamo.endpoint, injector, log);
-      cleanup.push(() => front.stop());
-      functionsDynamoDb = front.endpoint;
-    }
-    const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: functionsDynamoDb };
+    // The functions reach DynamoDB through the front: metered by partition, throttled when hot, with faults if configured.
+    const dynamoFront = await startDynamoDbFront(dynamo.endpoint, { tables: stack.tables, quotas: { partitionWcuPerSecond: 1_000, partitionRcuPerSecond: 3_000 }, ...(injector && { faults: injector }), log });
+    cleanup.push(() => dynamoFront.stop());
+    const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: dynamoFront.endpoint };
     lambda = new LambdaService(stack.functions, stack.queues, (def) => workerEnv(def, endpoints), {
       log,
       retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', MS_RANGE, 1_000),
