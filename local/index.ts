@@ -85,7 +85,7 @@ export interface LocalCloud {
   /** Stage base URL, e.g. `http://127.0.0.1:PORT/prod/` (empty when the stack has no REST API). */
   apiUrl: string;
   lambdaEndpoint: string;
-  /** The DynamoDB server itself (with faults configured, the functions go through `faults.dynamodbEndpoint`). */
+  /** The DynamoDB server itself; the functions go through a metering front (with faults configured, `faults.dynamodbEndpoint`). */
   dynamodbEndpoint: string;
   /** The only credentials IAM-authorized API methods accept; any work for Lambda and DynamoDB. */
   credentials: { accessKeyId: string; secretAccessKey: string };
@@ -295,7 +295,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       sweepExpiredItems: () => dynamo.sweepExpired(),
       stop: stopAll,
     };
-    log(`[local] API ${apiUrl || '(none)'} · Lambda ${endpoints.lambda} · DynamoDB ${dynamo.endpoint}${injector ? ` (functions: ${endpoints.dynamodb}, with faults)` : ''}`);
+    log(`[local] API ${apiUrl || '(none)'} · Lambda ${endpoints.lambda} · DynamoDB ${dynamo.endpoint} (functions: ${endpoints.dynamodb}${injector ? ', with faults' : ''})`);
     return cloud;
   } catch (err) {
     await stopAll();
