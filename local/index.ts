@@ -13,7 +13,7 @@ import { ApiGateway } from './apigateway/server.js';
 import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
-import { startDynamoDbFront } from './dynamodb-front.js';
+import { startDynamoDbFront, type DynamoDbFront } from './dynamodb-front.js';
 import { close, endpointOf, listen } from './http.js';
 import { chooseNode } from './lambda/node-binary.js';
 import { warning } from './log.js';
@@ -108,6 +108,8 @@ export interface LocalCloud {
   invocations(fn?: string): InvocationRecord[];
   /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
   faults?: LocalFaults;
+  /** The functions' DynamoDB capacity units and throttles, by partition key (see local/README.md); `reset()` forgets them. */
+  dynamodbThroughput: Pick<DynamoDbFront, 'counters' | 'reset'>;
   /** Runs the TTL sweep now; returns the number of items deleted. */
   sweepExpiredItems(): Promise<number>;
   /** Ends every worker process and server. */
@@ -292,6 +294,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
           dynamodbEndpoint: endpoints.dynamodb,
         },
       }),
+      dynamodbThroughput: { counters: () => dynamoFront.counters(), reset: () => dynamoFront.reset() },
       sweepExpiredItems: () => dynamo.sweepExpired(),
       stop: stopAll,
     };

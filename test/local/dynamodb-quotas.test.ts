@@ -13,9 +13,11 @@ import {
   UpdateItemCommand,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { startDynamoDbFront, type DynamoDbFront } from '../../local/dynamodb-front.js';
 import { FaultInjector } from '../../local/faults/injector.js';
 import { startTestTable, TEST_CREDENTIALS, type TestTable } from '../helpers/dynalite.js';
+import { FN, ITEMS_TABLE, json, startFixtureCloud } from './helpers.js';
 
 const TABLE = 'jobs';
 const QUOTAS = { partitionWcuPerSecond: 20, partitionRcuPerSecond: 20 };
@@ -243,6 +245,25 @@ describe('with faults', () => {
     } finally {
       c.destroy();
       await faulty.stop();
+    }
+  });
+});
+
+describe('in the local cloud', () => {
+  it('meters the functions\' DynamoDB requests by partition key', async () => {
+    const t = await startFixtureCloud();
+    try {
+      // The env function writes an item keyed by its request id, then reads it back strongly consistent.
+      const out = await t.lambda.send(new InvokeCommand({ FunctionName: FN.env, Payload: JSON.stringify({}) }));
+      const id = json<{ item: { id: { S: string } } }>(out.Payload).item.id.S;
+      expect(t.cloud.dynamodbThroughput.counters().partitions[`${ITEMS_TABLE}/${id}`]).toEqual({ peakWcuPerSecond: 1, peakRcuPerSecond: 1, wcu: 1, rcu: 1 });
+      // The tests' own client talks to DynamoDB itself, unmetered.
+      await t.dynamodb.send(new GetItemCommand({ TableName: ITEMS_TABLE, Key: { id: { S: id } } }));
+      expect(t.cloud.dynamodbThroughput.counters().totals).toEqual({ wcu: 1, rcu: 1 });
+      t.cloud.dynamodbThroughput.reset();
+      expect(t.cloud.dynamodbThroughput.counters()).toEqual({ throttles: { read: 0, write: 0 }, partitions: {}, totals: { wcu: 0, rcu: 0 } });
+    } finally {
+      await t.stop();
     }
   });
 });
