@@ -7,7 +7,9 @@ import { ACCOUNT_ID, REGION, Resolver, loadTemplate } from './template.js';
 import { readStack, type FunctionDef, type TableDef } from './stack.js';
 import { startDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { LambdaService, type DestinationRecord } from './lambda/service.js';
-import type { InvocationRecord } from './lambda/runtime.js';
+import { DEFAULT_MAX_WORKERS, type InvocationRecord } from './lambda/runtime.js';
+import { Account, type ConcurrencyCounters } from './lambda/concurrency.js';
+import { QUOTAS_ENV, resolveQuotas, type Quotas } from './quotas.js';
 import { readRestApis } from './apigateway/model.js';
 import { ApiGateway } from './apigateway/server.js';
 import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
@@ -18,7 +20,7 @@ import { close, endpointOf, listen } from './http.js';
 import { chooseNode } from './lambda/node-binary.js';
 import { warning } from './log.js';
 
-export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind };
+export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind, Quotas, ConcurrencyCounters };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
 export { WARNING_PREFIX } from './log.js';
 
@@ -41,13 +43,23 @@ export interface LocalCloudOptions {
   integrationTimeoutMs?: number;
   /** How often expired TTL items are deleted. Env LOCAL_CLOUD_TTL_SWEEP_MS, default 10000. */
   ttlSweepIntervalMs?: number;
-  /** Concurrency of functions without reserved concurrency. Env LOCAL_CLOUD_DEFAULT_CONCURRENCY, default 10. */
+  /**
+   * AWS's quotas (account concurrency and its unreserved minimum, DynamoDB partition throughput, async
+   * throttle backoff) times a scale from 0.001 to 1, or `false` for none. Env LOCAL_CLOUD_QUOTAS (a scale,
+   * or `off`), default 1.
+   */
+  quotas?: number | false;
+  /**
+   * With quotas off only: the concurrency of each function without reserved concurrency (sync callers past
+   * it wait). Env LOCAL_CLOUD_DEFAULT_CONCURRENCY, default 10. With quotas, those functions share the account's pool.
+   */
   defaultConcurrency?: number;
   /**
-   * Worker processes per function at most (env LOCAL_CLOUD_MAX_WORKERS). By default a function gets as many
-   * as its concurrency; a lower cap spares a small machine: invocations still count toward the function's
-   * concurrency (and its 429s) but wait for a free worker. An object caps by function (logical id or
-   * construct name), `*` for the others.
+   * Worker processes per function (env LOCAL_CLOUD_MAX_WORKERS), default max(4, 2 × the machine's cores):
+   * invocations past it still count toward concurrency (and its 429s) but wait for a worker. An invocation
+   * that waits while no worker comes free for 250 ms gets one more (long invocations cannot starve the
+   * others); those extra workers exit after 5 s idle. An object caps by function (logical id or construct
+   * name), `*` for the others.
    */
   maxWorkersPerFunction?: number | Record<string, number>;
   /**
@@ -106,6 +118,10 @@ export interface LocalCloud {
   invocationsInFlight(fn?: string): number;
   /** Invocations of one function (logical id or construct name) or of all, in order of admission: the newest 100,000 of each function. */
   invocations(fn?: string): InvocationRecord[];
+  /** Peak concurrency and throttles of the account and of each function, and the quotas in force, since the last reset. */
+  quotaCounters(): QuotaCounters;
+  /** Starts the counters anew (peaks from what runs now). */
+  resetQuotaCounters(): void;
   /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
   faults?: LocalFaults;
   /** The functions' DynamoDB capacity units and throttles, by partition key (see local/README.md); `reset()` forgets them. */
@@ -114,6 +130,17 @@ export interface LocalCloud {
   sweepExpiredItems(): Promise<number>;
   /** Ends every worker process and server. */
   stop(): Promise<void>;
+}
+
+export interface QuotaCounters {
+  /** The quotas in force; undefined when off. */
+  quotas: Quotas;
+  /** Every function's invocations together. */
+  account: ConcurrencyCounters;
+  /** By logical id; `invocations` counts those admitted. */
+  functions: Record<string, ConcurrencyCounters & { invocations: number }>;
+  /** DynamoDB's throughput counters (filled by the DynamoDB front when it is there). */
+  dynamodb?: unknown;
 }
 
 /** Dummy credentials: the local cloud never sees real ones. */
@@ -138,7 +165,7 @@ function numberOption(value: number | undefined, envName: string, range: NumberR
 
 function workerCaps(option: LocalCloudOptions['maxWorkersPerFunction'], functions: FunctionDef[]): (def: FunctionDef) => number {
   if (typeof option !== 'object') {
-    const all = numberOption(option, 'LOCAL_CLOUD_MAX_WORKERS', COUNT_RANGE, Infinity);
+    const all = numberOption(option, 'LOCAL_CLOUD_MAX_WORKERS', COUNT_RANGE, DEFAULT_MAX_WORKERS);
     return () => all;
   }
   const caps = new Map<string, number>();
@@ -146,7 +173,7 @@ function workerCaps(option: LocalCloudOptions['maxWorkersPerFunction'], function
     if (key === '*') continue;
     caps.set(functionNamed('maxWorkersPerFunction', key, functions).logicalId, n);
   }
-  return (def) => caps.get(def.logicalId) ?? option['*'] ?? Infinity;
+  return (def) => caps.get(def.logicalId) ?? option['*'] ?? DEFAULT_MAX_WORKERS;
 }
 
 function apiThrottling(option: LocalCloudOptions['apiThrottling']): LocalCloudOptions['apiThrottling'] | undefined {
@@ -209,6 +236,13 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
   if (apis.length > 1) warnings.push(`several REST APIs; serving ${apis[0]!.logicalId} only`);
   const node = chooseNode(stack.functions.filter((f) => !f.problem).map((f) => f.runtime));
   if (node.warning) warnings.push(node.warning);
+  // Quotas: refused at once when reservations leave the other functions too little, as AWS refuses them.
+  const quotas = resolveQuotas(opts.quotas);
+  const account = new Account(quotas, stack.functions);
+  const defaultConcurrency = numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', COUNT_RANGE);
+  if (quotas && defaultConcurrency !== undefined) {
+    warnings.push(`defaultConcurrency (LOCAL_CLOUD_DEFAULT_CONCURRENCY) applies only with quotas off (${QUOTAS_ENV}=off); functions without reserved concurrency share the account's unreserved concurrency (${account.unreserved!.max})`);
+  }
   for (const w of warnings) log(warning(w));
 
   const cleanup: (() => Promise<void>)[] = [];
@@ -235,7 +269,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     lambda = new LambdaService(stack.functions, stack.queues, (def) => workerEnv(def, endpoints), {
       log,
       retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', MS_RANGE, 1_000),
-      defaultConcurrency: numberOption(opts.defaultConcurrency, 'LOCAL_CLOUD_DEFAULT_CONCURRENCY', COUNT_RANGE, 10),
+      defaultConcurrency: defaultConcurrency ?? 10,
+      account,
       maxWorkersPerFunction: workerCaps(opts.maxWorkersPerFunction, stack.functions),
       nodeFor: (def) => node.pathFor(def.runtime),
       ...(injector && { faults: injector }),
@@ -285,6 +320,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         runtimesOf(fn)
           .flatMap((rt) => rt.records.toArray().map((r) => ({ ...r })))
           .sort((a, b) => a.startedAt - b.startedAt),
+      quotaCounters: () => ({ quotas, ...service.quotaCounters() }),
+      resetQuotaCounters: () => service.resetQuotaCounters(),
       ...(injector && {
         faults: {
           counts: () => injector.counts(),

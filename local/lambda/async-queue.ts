@@ -1,5 +1,5 @@
 // Lambda's asynchronous invocation: the event queue of each function, retries with growing
-// delays, the maximum event age, and on-success / on-failure destinations (a function, invoked
+// delays, throttles with their backoff (quotas on), the maximum event age, and on-success / on-failure destinations (a function, invoked
 // asynchronously, or an SQS queue kept in memory), with the faults that break delivery.
 import { randomUUID } from 'node:crypto';
 import type { QueueDef } from '../stack.js';
@@ -10,6 +10,11 @@ export interface AsyncQueueOptions {
   log: (line: string) => void;
   /** First retry delay of a failed async event; the second waits twice as long. */
   retryDelayMs: number;
+  /**
+   * With quotas on: an event that finds no concurrency is throttled and retried after minMs, the wait
+   * doubling to maxMs. Without, it waits in the queue and runs as soon as a slot frees.
+   */
+  throttleBackoff?: { minMs: number; maxMs: number };
   /** Breaks chosen events. */
   faults?: FaultInjector;
   /** Finds a destination function by name or ARN. */
@@ -35,7 +40,10 @@ interface AsyncEvent {
   requestId: string;
   payload: string;
   enqueuedAt: number;
+  /** Invocations started (a throttle is not one). */
   attempts: number;
+  /** Times the event found no concurrency. */
+  throttles: number;
   last?: InvocationResult;
 }
 
@@ -54,9 +62,9 @@ export class AsyncQueue {
 
   /** Queues an asynchronous invocation (Event) and returns its request id. */
   enqueue(rt: FunctionRuntime, payload: string, requestId: string = randomUUID()): string {
-    if (rt.capacity === 0) {
+    if (rt.def.reservedConcurrency === 0) {
       // Reserved concurrency 0: Lambda sends async events straight to the failure destination.
-      this.fail(rt, { requestId, payload, enqueuedAt: Date.now(), attempts: 0 }, 'RetriesExhausted');
+      this.fail(rt, { requestId, payload, enqueuedAt: Date.now(), attempts: 0, throttles: 0 }, 'RetriesExhausted');
       return requestId;
     }
     const plan = this.opts.faults?.planEvent(rt.def, payload) ?? { drop: false, copies: [{ delayMs: 0 }] };
@@ -65,7 +73,7 @@ export class AsyncQueue {
       return requestId;
     }
     const enqueuedAt = Date.now();
-    for (const copy of plan.copies) this.admit(rt, { requestId, payload, enqueuedAt, attempts: 0 }, copy);
+    for (const copy of plan.copies) this.admit(rt, { requestId, payload, enqueuedAt, attempts: 0, throttles: 0 }, copy);
     return requestId;
   }
 
@@ -134,23 +142,26 @@ export class AsyncQueue {
     return queue;
   }
 
-  /** Starts queued events of a function while it has free slots. */
+  /**
+   * Starts queued events of a function while it has free slots. With quotas on, an event that finds
+   * none is throttled and comes back after its backoff; without, events wait here for a slot.
+   */
   pump(rt: FunctionRuntime): void {
     const queue = this.queueOf(rt);
-    while (!this.stopped && queue.length > 0 && rt.hasFreeSlot()) {
+    while (!this.stopped && queue.length > 0) {
+      if (!rt.hasFreeSlot() && !this.opts.throttleBackoff) return;
       const event = queue.shift()!;
       if (Date.now() - event.enqueuedAt > rt.def.async.maxEventAgeSeconds * 1000) {
         this.fail(rt, event, 'EventAgeExceeded');
         continue;
       }
+      if (!rt.hasFreeSlot()) {
+        this.throttled(rt, event);
+        continue;
+      }
       if (this.opts.faults?.throttleEvent(rt.def, event.payload)) {
         // A throttled event goes back to the queue without spending an attempt, until its maximum age.
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          queue.push(event);
-          this.pump(rt);
-        }, this.opts.retryDelayMs);
-        this.timers.add(timer);
+        this.requeueAfter(rt, event, this.opts.retryDelayMs);
         continue;
       }
       event.attempts++;
@@ -161,6 +172,30 @@ export class AsyncQueue {
         },
       );
     }
+  }
+
+  /**
+   * AWS: a throttled event returns to the queue, without spending an attempt, and is retried after
+   * 1 s, the wait doubling to 5 min (scaled), until its maximum age; it comes back when it reaches
+   * that age, at the latest, to be discarded on time.
+   */
+  private throttled(rt: FunctionRuntime, event: AsyncEvent): void {
+    const { minMs, maxMs } = this.opts.throttleBackoff!;
+    rt.throttled();
+    event.throttles++;
+    const backoff = Math.min(maxMs, minMs * 2 ** (event.throttles - 1));
+    const untilTooOld = event.enqueuedAt + rt.def.async.maxEventAgeSeconds * 1000 + 1 - Date.now();
+    this.requeueAfter(rt, event, Math.max(0, Math.min(backoff, untilTooOld)));
+  }
+
+  /** Puts an event back in its function's queue after `delayMs`. */
+  private requeueAfter(rt: FunctionRuntime, event: AsyncEvent, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.queueOf(rt).push(event);
+      this.pump(rt);
+    }, delayMs);
+    this.timers.add(timer);
   }
 
   private settled(rt: FunctionRuntime, event: AsyncEvent, result: InvocationResult): void {
@@ -174,12 +209,7 @@ export class AsyncQueue {
       // Lambda waits longer before each retry (1 min, then 2 min); scaled down locally.
       const delay = this.opts.retryDelayMs * 2 ** (event.attempts - 1);
       this.opts.log(`[${rt.def.name}] ${event.requestId} async attempt ${event.attempts} failed, retrying in ${delay} ms`);
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.queueOf(rt).push(event);
-        this.pump(rt);
-      }, delay);
-      this.timers.add(timer);
+      this.requeueAfter(rt, event, delay);
       return;
     }
     this.fail(rt, event, 'RetriesExhausted');

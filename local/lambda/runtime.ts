@@ -1,16 +1,25 @@
-// One function's execution environments: warm worker processes, one invocation
-// at a time each, at most `capacity` running at once (the reserved concurrency,
-// or a local default cap). Timeouts kill the worker, as Lambda does.
+// One function's execution environments: invocations admitted against the function's concurrency
+// limit (concurrency.ts), each then served by a warm worker process, one invocation at a time each.
+// Worker processes are sized to the machine, not to the concurrency (see WorkerPool). Timeouts
+// kill the worker, as Lambda does.
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { FunctionDef } from '../stack.js';
 import type { FaultInjector, InvocationFault } from '../faults/injector.js';
 import { Newest } from '../newest.js';
+import { Account, type ConcurrencyCounters, type ConcurrencyLimit, type ThrottleReason } from './concurrency.js';
 
 const WORKER_RUNTIME = fileURLToPath(new URL('./worker-runtime.mjs', import.meta.url));
 /** Lambda gives on-demand initialisation 10 s. */
 const INIT_TIMEOUT_MS = 10_000;
+/** Worker processes per function unless capped otherwise: enough to keep the machine's cores busy. */
+export const DEFAULT_MAX_WORKERS = Math.max(4, 2 * availableParallelism());
+/** An invocation waiting this long while no worker came free gets one more worker beyond the cap. */
+const GROW_AFTER_MS = 250;
+/** A worker beyond the cap that stays idle this long exits. */
+const RETIRE_IDLE_MS = 5_000;
 
 export interface ErrorRecord {
   errorType: string;
@@ -36,7 +45,10 @@ export interface InvokeRequest {
   /** JSON text of the event. */
   payload: string;
   clientContext?: unknown;
-  /** Sync callers of a function with reserved concurrency are throttled instead of waiting. */
+  /**
+   * A synchronous caller: throttled when the function's concurrency limit is one of AWS's (its
+   * reservation, or with quotas the account's pool); at a local cap (quotas off) it waits instead.
+   */
   throttleWhenFull: boolean;
 }
 
@@ -59,6 +71,12 @@ const MAX_RECORDS = 100_000;
 
 export class ThrottledError extends Error {
   override name = 'ThrottledError';
+  constructor(
+    message: string,
+    readonly reason: ThrottleReason = 'ReservedFunctionConcurrentInvocationLimitExceeded',
+  ) {
+    super(message);
+  }
 }
 
 export class StoppedError extends Error {
@@ -99,8 +117,10 @@ class Worker {
   dead = false;
   current?: Invocation;
   exitReason?: string;
-  /** Killed because the cloud is stopping: its invocation ends as stopped, not as a function error. */
+  /** Killed because the cloud is stopping (or the worker retires): an invocation ends as stopped, not as a function error. */
   stopping = false;
+  /** Set while the worker idles beyond its pool's cap. */
+  retireTimer?: NodeJS.Timeout;
 
   constructor(
     def: FunctionDef,
@@ -194,16 +214,145 @@ class Worker {
   }
 }
 
-export class FunctionRuntime {
-  readonly capacity: number;
-  private running = 0;
-  private readonly idle: Worker[] = [];
+/**
+ * A function's worker processes, sized to the machine: at most `cap` serve invocations at once, and
+ * an invocation past them waits for one. So that invocations holding workers for long (a job run
+ * polls for minutes) cannot starve the others, an invocation that has waited GROW_AFTER_MS while no
+ * worker came free gets one more worker beyond the cap (one per such period); a worker beyond the
+ * cap that stays idle RETIRE_IDLE_MS exits. Short invocations churning through the pool free workers
+ * often, so they never grow it.
+ */
+class WorkerPool {
   private readonly workers = new Set<Worker>();
+  /** Most recently used last: Lambda reuses the warmest environment. */
+  private readonly idle: Worker[] = [];
+  /** Workers serving an invocation, or promised to one. */
+  private busy = 0;
+  /** Workers granted beyond the cap while invocations waited. */
+  private extra = 0;
+  /** Workers still initialising: a cold start is not a stall. */
+  private starting = 0;
+  /** When a worker last came free or finished its start. */
+  private lastProgress = performance.now();
+  private readonly waiters: { since: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private growTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly cap: number,
+    private readonly spawnWorker: () => Worker,
+  ) {}
+
+  /** The live processes. */
+  live(): Worker[] {
+    return [...this.workers].filter((w) => !w.dead);
+  }
+
+  /** Waits for a worker slot, then gives the most recently used idle worker or a new one. */
+  async take(): Promise<Worker> {
+    if (this.stopped) throw new StoppedError('local cloud stopped');
+    if (this.waiters.length === 0 && this.busy < this.cap + this.extra) {
+      this.busy++;
+    } else {
+      const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ since: performance.now(), resolve, reject }));
+      this.armGrowth();
+      await waiting;
+    }
+    for (let w = this.idle.pop(); w; w = this.idle.pop()) {
+      clearTimeout(w.retireTimer);
+      if (!w.dead) return w;
+    }
+    return this.spawn();
+  }
+
+  /** Gives a worker's slot back (to the next waiter, if any); a live worker becomes idle. */
+  give(worker: Worker): void {
+    this.lastProgress = performance.now();
+    if (!worker.dead && !this.stopped) {
+      this.idle.push(worker);
+      if (this.live().length > this.cap) worker.retireTimer = setTimeout(() => this.retire(worker), RETIRE_IDLE_MS).unref();
+    }
+    const next = this.waiters.shift();
+    if (next) next.resolve();
+    else this.busy--;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.growTimer);
+    for (const w of this.waiters.splice(0)) w.reject(new StoppedError('local cloud stopped'));
+    const exits = [...this.workers].map((w) => {
+      clearTimeout(w.retireTimer);
+      w.stopping = true;
+      w.kill();
+      return w.exited;
+    });
+    await Promise.all(exits);
+  }
+
+  private spawn(): Worker {
+    const worker = this.spawnWorker();
+    this.workers.add(worker);
+    this.starting++;
+    const started = () => {
+      this.starting--;
+      this.lastProgress = performance.now();
+    };
+    worker.ready.then(started, started);
+    void worker.exited.then(() => {
+      clearTimeout(worker.retireTimer);
+      this.workers.delete(worker);
+      const i = this.idle.indexOf(worker);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+    return worker;
+  }
+
+  private armGrowth(): void {
+    const oldest = this.waiters[0];
+    if (this.growTimer || !oldest || this.stopped) return;
+    const quietSince = Math.max(this.lastProgress, oldest.since);
+    const wait = Math.max(1, quietSince + GROW_AFTER_MS - performance.now());
+    this.growTimer = setTimeout(() => {
+      // Replies already received (a worker's `done`) are handled first: they are not a stall.
+      setImmediate(() => {
+        this.growTimer = undefined;
+        this.grow();
+        this.armGrowth();
+      });
+    }, wait).unref();
+  }
+
+  private grow(): void {
+    const oldest = this.waiters[0];
+    if (!oldest || this.stopped || this.starting > 0) return;
+    const now = performance.now();
+    if (now - Math.max(this.lastProgress, oldest.since) < GROW_AFTER_MS) return;
+    this.extra++;
+    this.busy++;
+    this.lastProgress = now;
+    this.waiters.shift()!.resolve();
+  }
+
+  private retire(worker: Worker): void {
+    const i = this.idle.indexOf(worker);
+    if (i < 0 || this.live().length <= this.cap) return;
+    this.idle.splice(i, 1);
+    this.extra = Math.max(0, this.extra - 1);
+    worker.stopping = true;
+    worker.kill();
+  }
+}
+
+export class FunctionRuntime {
+  /** The limit this function's invocations count against (its reservation, the account's pool, or a local cap). */
+  readonly limit: ConcurrencyLimit;
+  /** Since the last reset: peak concurrency, throttles, invocations admitted. */
+  counters: ConcurrencyCounters & { invocations: number } = { peakConcurrency: 0, throttles: 0, invocations: 0 };
+  private running = 0;
+  /** Sync callers waiting at a local cap (quotas off). */
   private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  /** Worker processes in use; at most `maxWorkers`, which may be below `capacity` to spare a small machine. */
-  private workersInUse = 0;
-  private readonly maxWorkers: number;
-  private readonly workerWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly pool: WorkerPool;
   private stopped = false;
   /** Called whenever a slot frees up and no synchronous caller was waiting for it. */
   onSlotFree: () => void = () => undefined;
@@ -219,10 +368,12 @@ export class FunctionRuntime {
     private readonly env: Record<string, string>,
     private readonly log: (line: string) => void,
     defaultConcurrency: number,
-    maxWorkers = Infinity,
+    maxWorkers = DEFAULT_MAX_WORKERS,
+    private readonly account = new Account(undefined, [def]),
   ) {
-    this.capacity = def.reservedConcurrency ?? defaultConcurrency;
-    this.maxWorkers = Math.max(1, Math.min(this.capacity, maxWorkers));
+    this.limit = account.limitFor(def, defaultConcurrency);
+    // Never more workers than invocations the function may run at once.
+    this.pool = new WorkerPool(Math.max(1, Math.min(this.limit.max, maxWorkers)), () => this.spawn());
   }
 
   /** Invocations admitted and not yet ended (running, or waiting for a worker). */
@@ -231,12 +382,23 @@ export class FunctionRuntime {
   }
 
   hasFreeSlot(): boolean {
-    return !this.stopped && this.running < this.capacity;
+    return !this.stopped && this.limit.hasRoom();
+  }
+
+  /** Counts an invocation refused for want of concurrency. */
+  throttled(): void {
+    this.counters.throttles++;
+    this.account.throttled();
+  }
+
+  /** Starts counting anew: the peak from what runs now. */
+  resetCounters(): void {
+    this.counters = { peakConcurrency: this.running, throttles: 0, invocations: 0 };
   }
 
   /** Process ids of the live workers (for tests and diagnostics). */
   pids(): number[] {
-    return [...this.workers].filter((w) => !w.dead && w.proc.pid !== undefined).map((w) => w.proc.pid!);
+    return this.pool.live().flatMap((w) => (w.proc.pid === undefined ? [] : [w.proc.pid]));
   }
 
   async invoke(req: InvokeRequest): Promise<InvocationResult> {
@@ -245,14 +407,15 @@ export class FunctionRuntime {
     const record: InvocationRecord = { function: this.def.name, requestId: req.requestId, payload: req.payload.slice(0, RECORD_CHARS), startedAt: Date.now() };
     this.records.push(record);
     try {
-      await this.acquireWorker();
+      // Admitted: the invocation counts toward concurrency now, and may wait here for a worker.
+      const worker = await this.pool.take();
       try {
-        const result = await this.run(req);
+        const result = await this.run(req, worker);
         record.ok = result.ok;
         record.result = result.payload.slice(0, RECORD_CHARS);
         return result;
       } finally {
-        this.releaseWorker();
+        this.pool.give(worker);
       }
     } finally {
       record.endedAt = Date.now();
@@ -262,46 +425,35 @@ export class FunctionRuntime {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const w of [...this.waiters.splice(0), ...this.workerWaiters.splice(0)]) w.reject(new StoppedError('local cloud stopped'));
-    const exits = [...this.workers].map((w) => {
-      w.stopping = true;
-      w.kill();
-      return w.exited;
-    });
-    await Promise.all(exits);
+    for (const w of this.waiters.splice(0)) w.reject(new StoppedError('local cloud stopped'));
+    await this.pool.stop();
   }
 
   private async acquire(throttleWhenFull: boolean): Promise<void> {
     if (this.stopped) throw new StoppedError('local cloud stopped');
-    if (this.running < this.capacity) {
-      this.running++;
-      return;
+    if (!this.limit.take()) {
+      if (throttleWhenFull && this.limit.reason) {
+        this.throttled();
+        throw new ThrottledError('Rate Exceeded.', this.limit.reason);
+      }
+      // The slot passes straight from the invocation that ends (see release).
+      await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
-    if (throttleWhenFull) throw new ThrottledError('Rate Exceeded.');
-    await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  private async acquireWorker(): Promise<void> {
-    if (this.workersInUse < this.maxWorkers) {
-      this.workersInUse++;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => this.workerWaiters.push({ resolve, reject }));
-  }
-
-  private releaseWorker(): void {
-    const next = this.workerWaiters.shift();
-    if (next) next.resolve();
-    else this.workersInUse--;
+    this.running++;
+    this.counters.invocations++;
+    this.counters.peakConcurrency = Math.max(this.counters.peakConcurrency, this.running);
+    this.account.admitted();
   }
 
   private release(): void {
+    this.running--;
+    this.account.ended();
     const next = this.waiters.shift();
     if (next) {
-      next.resolve(); // the slot passes straight to the waiting caller
+      next.resolve();
       return;
     }
-    this.running--;
+    this.limit.give();
     this.onSlotFree();
   }
 
@@ -319,21 +471,11 @@ export class FunctionRuntime {
 
   private spawn(): Worker {
     const worker = new Worker(this.def, this.env, this.nodePath, (id, text, inv) => this.emitLine(id, text, inv));
-    this.workers.add(worker);
-    void worker.exited.then(() => {
-      this.workers.delete(worker);
-      const i = this.idle.indexOf(worker);
-      if (i >= 0) this.idle.splice(i, 1);
-    });
     this.platform(`INIT_START Runtime Version: ${this.def.runtime} (local) pid ${worker.proc.pid}`);
     return worker;
   }
 
-  private async run(req: InvokeRequest): Promise<InvocationResult> {
-    // Prefer the most recently used warm worker, as Lambda reuses warm environments.
-    let worker = this.idle.pop();
-    while (worker?.dead) worker = this.idle.pop();
-    worker ??= this.spawn();
+  private async run(req: InvokeRequest, worker: Worker): Promise<InvocationResult> {
     const inv: Invocation = { requestId: req.requestId, lines: [], logBytes: 0, settle: () => undefined };
     const started = performance.now();
     try {
@@ -356,7 +498,6 @@ export class FunctionRuntime {
     if (fault?.kind === 'throw') {
       const error = { errorType: 'InjectedFault', errorMessage: 'injected fault: the invocation failed before its handler ran' };
       this.emitLine(req.requestId, `ERROR\t${JSON.stringify(error)}`, inv);
-      if (!worker.dead && !this.stopped) this.idle.push(worker);
       return this.finish(inv, invokeStarted, { ok: false, error }, initMs);
     }
 
@@ -369,7 +510,7 @@ export class FunctionRuntime {
         done = true;
         clearTimeout(timer);
         clearTimeout(faultTimer);
-        worker!.current = undefined;
+        worker.current = undefined;
         resolve(o);
       };
       let struck = false;
@@ -378,8 +519,8 @@ export class FunctionRuntime {
         struck = true;
         this.faults?.record(f.kind, this.def.logicalId, this.faults.subjectOf(req.payload));
         // A crash ends the process (its exit fails the invocation); a stall freezes it until the timeout kills it.
-        if (f.kind === 'timeout') worker!.proc.kill('SIGSTOP');
-        else worker!.kill();
+        if (f.kind === 'timeout') worker.proc.kill('SIGSTOP');
+        else worker.kill();
       };
       inv.settle = (o) => {
         if (fault && o.status === undefined && !done) {
@@ -390,9 +531,9 @@ export class FunctionRuntime {
         }
         settle(o);
       };
-      worker!.current = inv;
+      worker.current = inv;
       const timer = setTimeout(() => {
-        worker!.kill();
+        worker.kill();
         const seconds = (timeoutMs / 1000).toFixed(2);
         this.emitLine(req.requestId, `Task timed out after ${seconds} seconds`, inv);
         settle({
@@ -402,7 +543,7 @@ export class FunctionRuntime {
         });
       }, timeoutMs);
       const deadline = Date.now() + timeoutMs;
-      worker!.proc.send({
+      worker.proc.send({
         t: 'invoke',
         id: req.requestId,
         event: req.payload,
@@ -419,7 +560,6 @@ export class FunctionRuntime {
       throw new StoppedError('local cloud stopped');
     }
     if (outcome.status !== undefined) worker.kill();
-    if (!worker.dead && !this.stopped) this.idle.push(worker);
     return this.finish(inv, invokeStarted, outcome, initMs);
   }
 

@@ -8,6 +8,7 @@ import type { FunctionDef, QueueDef } from '../stack.js';
 import { headerValue as header, readBody } from '../http.js';
 import { FunctionRuntime, StoppedError, ThrottledError, type InvocationResult } from './runtime.js';
 import { AsyncQueue, parseOr } from './async-queue.js';
+import { Account, type ConcurrencyCounters, type ThrottleReason } from './concurrency.js';
 import type { FaultInjector } from '../faults/injector.js';
 
 export type { DestinationRecord } from './async-queue.js';
@@ -25,9 +26,11 @@ export interface LambdaServiceOptions {
   log: (line: string) => void;
   /** First retry delay of a failed async event; the second waits twice as long. */
   retryDelayMs: number;
-  /** Concurrency cap of functions without reserved concurrency. */
+  /** Concurrency cap of functions without reserved concurrency, when quotas are off (with quotas, they share the account's pool). */
   defaultConcurrency: number;
-  /** Worker processes of a function at most; invocations admitted beyond it wait for a worker. */
+  /** The account, with its quotas (none by default: no account-wide limit, no throttle backoff). */
+  account?: Account;
+  /** Worker processes of a function (beyond which invocations admitted wait for one); DEFAULT_MAX_WORKERS by default. */
   maxWorkersPerFunction?: (def: FunctionDef) => number;
   /** Breaks chosen events and invocations. */
   faults?: FaultInjector;
@@ -48,6 +51,7 @@ class ServiceError extends Error {
 
 export class LambdaService {
   readonly runtimes = new Map<string, FunctionRuntime>();
+  readonly account: Account;
   private readonly events: AsyncQueue;
 
   constructor(
@@ -56,14 +60,17 @@ export class LambdaService {
     envFor: (def: FunctionDef) => Record<string, string>,
     private readonly opts: LambdaServiceOptions,
   ) {
+    this.account = opts.account ?? new Account(undefined, functions);
+    const quotas = this.account.quotas;
     this.events = new AsyncQueue(queues, {
       log: opts.log,
       retryDelayMs: opts.retryDelayMs,
+      ...(quotas && { throttleBackoff: { minMs: quotas.throttleBackoffMinMs, maxMs: quotas.throttleBackoffMaxMs } }),
       ...(opts.faults && { faults: opts.faults }),
       find: (identifier) => this.find(identifier),
     });
     for (const def of functions) {
-      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction?.(def));
+      const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction?.(def), this.account);
       rt.onSlotFree = () => this.events.pump(rt);
       if (opts.faults) rt.faults = opts.faults;
       if (opts.nodeFor) rt.nodePath = opts.nodeFor(def);
@@ -91,10 +98,19 @@ export class LambdaService {
       requestId: opts.requestId ?? randomUUID(),
       payload,
       clientContext: opts.clientContext,
-      // A function with reserved concurrency throttles sync callers; an unreserved one only has
-      // the local cap, which AWS would not enforce, so callers wait for a worker instead.
-      throttleWhenFull: rt.def.reservedConcurrency !== undefined,
+      throttleWhenFull: true,
     });
+  }
+
+  /** Peak concurrency and throttles of the account and of each function (by logical id), since the last reset. */
+  quotaCounters(): { account: ConcurrencyCounters; functions: Record<string, ConcurrencyCounters & { invocations: number }> } {
+    const functions = Object.fromEntries([...this.runtimes.values()].map((rt) => [rt.def.logicalId, { ...rt.counters }]));
+    return { account: { ...this.account.counters }, functions };
+  }
+
+  resetQuotaCounters(): void {
+    this.account.reset();
+    for (const rt of this.runtimes.values()) rt.resetCounters();
   }
 
   /** Queues an asynchronous invocation (Event) and returns its request id. */
@@ -180,7 +196,7 @@ export class LambdaService {
     try {
       result = await this.invokeSync(rt, payload, { clientContext });
     } catch (err) {
-      if (err instanceof ThrottledError) throw throttled();
+      if (err instanceof ThrottledError) throw throttled(err.reason);
       throw err;
     }
     let out = result.payload;
@@ -196,8 +212,9 @@ export class LambdaService {
   }
 }
 
-function throttled(): ServiceError {
-  return new ServiceError(429, 'TooManyRequestsException', 'Rate Exceeded.', { Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' });
+/** AWS's 429; an injected throttle looks like a full reservation. */
+function throttled(reason: ThrottleReason = 'ReservedFunctionConcurrentInvocationLimitExceeded'): ServiceError {
+  return new ServiceError(429, 'TooManyRequestsException', 'Rate Exceeded.', { Reason: reason });
 }
 
 function tail(log: string): string {
