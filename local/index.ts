@@ -15,7 +15,7 @@ import { ApiGateway } from './apigateway/server.js';
 import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
-import { startDynamoDbFront, type DynamoDbFront } from './dynamodb-front.js';
+import { startDynamoDbFront, type DynamoDbQuotaCounters } from './dynamodb-front.js';
 import { close, endpointOf, listen } from './http.js';
 import { chooseNode } from './lambda/node-binary.js';
 import { warning } from './log.js';
@@ -89,7 +89,7 @@ export interface LocalFaults {
   configure(config: FaultConfig): void;
   /** Forgets counts and events. */
   clear(): void;
-  /** The DynamoDB endpoint the functions use: the fault front before the DynamoDB server. */
+  /** The DynamoDB endpoint the functions use (`functionsDynamodbEndpoint`): the front that injects the faults. */
   dynamodbEndpoint: string;
 }
 
@@ -97,8 +97,10 @@ export interface LocalCloud {
   /** Stage base URL, e.g. `http://127.0.0.1:PORT/prod/` (empty when the stack has no REST API). */
   apiUrl: string;
   lambdaEndpoint: string;
-  /** The DynamoDB server itself; the functions go through a metering front (with faults configured, `faults.dynamodbEndpoint`). */
+  /** The DynamoDB server itself. */
   dynamodbEndpoint: string;
+  /** The DynamoDB the functions use: the front that meters and throttles their requests (and injects faults). */
+  functionsDynamodbEndpoint: string;
   /** The only credentials IAM-authorized API methods accept; any work for Lambda and DynamoDB. */
   credentials: { accessKeyId: string; secretAccessKey: string };
   region: 'us-east-1';
@@ -124,8 +126,6 @@ export interface LocalCloud {
   resetQuotaCounters(): void;
   /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
   faults?: LocalFaults;
-  /** The functions' DynamoDB capacity units and throttles, by partition key (see local/README.md); `reset()` forgets them. */
-  dynamodbThroughput: Pick<DynamoDbFront, 'counters' | 'reset'>;
   /** Runs the TTL sweep now; returns the number of items deleted. */
   sweepExpiredItems(): Promise<number>;
   /** Ends every worker process and server. */
@@ -139,8 +139,8 @@ export interface QuotaCounters {
   account: ConcurrencyCounters;
   /** By logical id; `invocations` counts those admitted. */
   functions: Record<string, ConcurrencyCounters & { invocations: number }>;
-  /** DynamoDB's throughput counters (filled by the DynamoDB front when it is there). */
-  dynamodb?: unknown;
+  /** The functions' DynamoDB capacity units and throttles, by partition key. */
+  dynamodb: DynamoDbQuotaCounters;
 }
 
 /** Dummy credentials: the local cloud never sees real ones. */
@@ -263,7 +263,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     const lambdaServer = await listen((req, res) => lambda!.handle(req, res), opts.lambdaPort ?? 0);
     cleanup.push(() => close(lambdaServer));
     // The functions reach DynamoDB through the front: metered by partition, throttled when hot, with faults if configured.
-    const dynamoFront = await startDynamoDbFront(dynamo.endpoint, { tables: stack.tables, quotas: { partitionWcuPerSecond: 1_000, partitionRcuPerSecond: 3_000 }, ...(injector && { faults: injector }), log });
+    const dynamoFront = await startDynamoDbFront(dynamo.endpoint, { tables: stack.tables, quotas, ...(injector && { faults: injector }), log });
     cleanup.push(() => dynamoFront.stop());
     const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: dynamoFront.endpoint };
     lambda = new LambdaService(stack.functions, stack.queues, (def) => workerEnv(def, endpoints), {
@@ -307,6 +307,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       apiUrl,
       lambdaEndpoint: endpoints.lambda,
       dynamodbEndpoint: dynamo.endpoint,
+      functionsDynamodbEndpoint: endpoints.dynamodb,
       credentials: { ...LOCAL_CREDENTIALS },
       region: REGION,
       tableNames: Object.fromEntries(stack.tables.map((t) => [t.logicalId, t.name])),
@@ -320,8 +321,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         runtimesOf(fn)
           .flatMap((rt) => rt.records.toArray().map((r) => ({ ...r })))
           .sort((a, b) => a.startedAt - b.startedAt),
-      quotaCounters: () => ({ quotas, ...service.quotaCounters() }),
-      resetQuotaCounters: () => service.resetQuotaCounters(),
+      quotaCounters: () => ({ quotas, ...service.quotaCounters(), dynamodb: dynamoFront.counters() }),
+      resetQuotaCounters: () => {
+        service.resetQuotaCounters();
+        dynamoFront.reset();
+      },
       ...(injector && {
         faults: {
           counts: () => injector.counts(),
@@ -331,7 +335,6 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
           dynamodbEndpoint: endpoints.dynamodb,
         },
       }),
-      dynamodbThroughput: { counters: () => dynamoFront.counters(), reset: () => dynamoFront.reset() },
       sweepExpiredItems: () => dynamo.sweepExpired(),
       stop: stopAll,
     };

@@ -250,19 +250,29 @@ describe('with faults', () => {
 });
 
 describe('in the local cloud', () => {
-  it('meters the functions\' DynamoDB requests by partition key', async () => {
-    const t = await startFixtureCloud();
+  it('meters the functions\' DynamoDB requests by partition key, and throttles at the scaled limit', async () => {
+    // Scale 0.01: 10 WCU/s per partition key.
+    const t = await startFixtureCloud({ quotas: 0.01 });
+    const functionsDb = new DynamoDBClient({ endpoint: t.cloud.functionsDynamodbEndpoint, region: t.cloud.region, credentials: t.cloud.credentials, maxAttempts: 1 });
     try {
       // The env function writes an item keyed by its request id, then reads it back strongly consistent.
       const out = await t.lambda.send(new InvokeCommand({ FunctionName: FN.env, Payload: JSON.stringify({}) }));
       const id = json<{ item: { id: { S: string } } }>(out.Payload).item.id.S;
-      expect(t.cloud.dynamodbThroughput.counters().partitions[`${ITEMS_TABLE}/${id}`]).toEqual({ peakWcuPerSecond: 1, peakRcuPerSecond: 1, wcu: 1, rcu: 1 });
+      expect(t.cloud.quotaCounters().dynamodb.partitions[`${ITEMS_TABLE}/${id}`]).toEqual({ peakWcuPerSecond: 1, peakRcuPerSecond: 1, wcu: 1, rcu: 1 });
       // The tests' own client talks to DynamoDB itself, unmetered.
       await t.dynamodb.send(new GetItemCommand({ TableName: ITEMS_TABLE, Key: { id: { S: id } } }));
-      expect(t.cloud.dynamodbThroughput.counters().totals).toEqual({ wcu: 1, rcu: 1 });
-      t.cloud.dynamodbThroughput.reset();
-      expect(t.cloud.dynamodbThroughput.counters()).toEqual({ throttles: { read: 0, write: 0 }, partitions: {}, totals: { wcu: 0, rcu: 0 } });
+      expect(t.cloud.quotaCounters().dynamodb.totals).toEqual({ wcu: 1, rcu: 1 });
+
+      t.cloud.resetQuotaCounters();
+      const big = { S: 'x'.repeat(3_000) };
+      const writes = await Promise.allSettled(Array.from({ length: 8 }, () => functionsDb.send(new PutItemCommand({ TableName: ITEMS_TABLE, Item: { id: { S: 'hot' }, big } }))));
+      // 3 WCU each: the fifth write finds 12 used.
+      expect(writes.filter((w) => w.status === 'rejected').length).toBeGreaterThanOrEqual(4);
+      const counters = t.cloud.quotaCounters().dynamodb;
+      expect(counters.throttles.write).toBeGreaterThanOrEqual(4);
+      expect(counters.partitions[`${ITEMS_TABLE}/hot`]!.peakWcuPerSecond).toBeLessThanOrEqual(10 + 3);
     } finally {
+      functionsDb.destroy();
       await t.stop();
     }
   });
