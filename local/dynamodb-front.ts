@@ -110,8 +110,8 @@ function throttlingBody({ access, table, index }: Refusal): string {
 function keyNamesOf(schema: unknown): KeyNames | undefined {
   if (!Array.isArray(schema)) return undefined;
   const name = (type: string) => (schema as { AttributeName: string; KeyType: string }[]).find((k) => k.KeyType === type)?.AttributeName;
-  const hash = name('HASH');
-  return hash === undefined ? undefined : { hash, ...(name('RANGE') !== undefined && { range: name('RANGE') }) };
+  const [hash, range] = [name('HASH'), name('RANGE')];
+  return hash === undefined ? undefined : { hash, ...(range !== undefined && { range }) };
 }
 
 /** Key names from a CreateTable input or a DescribeTable answer (the same field names). */
@@ -328,13 +328,22 @@ export async function startDynamoDbFront(target: string, opts: DynamoDbFrontOpti
     });
 
   /** The key names of a table not in the template, asked once (with the caller's headers, which the server accepts). */
-  const describe = async (table: string, headers: IncomingHttpHeaders): Promise<void> => {
-    if (tableKeys.has(table)) return;
-    const body = Buffer.from(JSON.stringify({ TableName: table }));
-    const answer = await forward('POST', '/', { ...headers, 'x-amz-target': 'DynamoDB_20120810.DescribeTable', 'content-length': String(body.length) }, body);
-    if (answer.status !== 200) return;
-    const keys = tableKeysOf((JSON.parse(answer.body.toString('utf8')) as Json).Table ?? {});
-    if (keys) tableKeys.set(table, keys);
+  const describing = new Map<string, Promise<void>>();
+  const describe = (table: string, headers: IncomingHttpHeaders): Promise<void> | undefined => {
+    if (tableKeys.has(table)) return undefined;
+    let asked = describing.get(table);
+    if (!asked) {
+      const body = Buffer.from(JSON.stringify({ TableName: table }));
+      asked = forward('POST', '/', { ...headers, 'x-amz-target': 'DynamoDB_20120810.DescribeTable', 'content-length': String(body.length) }, body)
+        .then((answer) => {
+          const keys = answer.status === 200 ? tableKeysOf((JSON.parse(answer.body.toString('utf8')) as Json).Table ?? {}) : undefined;
+          if (keys) tableKeys.set(table, keys);
+        })
+        // A table that does not exist (yet) is asked about again next time.
+        .finally(() => describing.delete(table));
+      describing.set(table, asked);
+    }
+    return asked;
   };
 
   /** Admits a metered request, or undefined for one forwarded as it is (other operations, unknown tables, unreadable bodies). */
@@ -347,7 +356,8 @@ export async function startDynamoDbFront(target: string, opts: DynamoDbFrontOpti
       return undefined;
     }
     const tables = typeof parsed.TableName === 'string' ? [parsed.TableName] : Object.keys(parsed.RequestItems ?? {});
-    for (const table of tables) await describe(table, headers);
+    const answers = tables.map((t) => describe(t, headers)).filter((d) => d !== undefined);
+    if (answers.length > 0) await Promise.all(answers);
     if (tables.length === 0 || !tables.every((t) => tableKeys.has(t))) return undefined;
     const keysOf = (table: string) => tableKeys.get(table)!;
     if (SINGLE_ITEM.has(operation)) return admissions.item(operation, parsed, keysOf(parsed.TableName));

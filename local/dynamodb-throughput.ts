@@ -81,10 +81,7 @@ export class ThroughputMeter {
   private throttles = { read: 0, write: 0 };
   private lastSweep = 0;
 
-  constructor(
-    private readonly quotas: DynamoDbQuotas | undefined,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(private readonly quotas: DynamoDbQuotas | undefined) {}
 
   /** Whether the partition already used its limit in the last second (never with quotas off, never for scans). */
   isHot(partition: string, access: Access): boolean {
@@ -143,7 +140,7 @@ export class ThroughputMeter {
   }
 
   private tick(): number {
-    return Math.floor(this.now() / BUCKET_MS);
+    return Math.floor(Date.now() / BUCKET_MS);
   }
 
   private windowOf(partition: string, now: number): Window {
