@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
+  CreateTableCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -223,6 +224,40 @@ describe('throttling', () => {
     expect(out.UnprocessedKeys).toEqual({ [TABLE]: { Keys: [key('bget-hot')], ConsistentRead: true } });
     expect(out.Responses?.[TABLE]).toEqual([item('bget-cool', 'a', 5_000)]);
     expect(partition('bget-cool')).toMatchObject({ rcu: 6 });
+  });
+});
+
+describe('global secondary indexes', () => {
+  it('a Query of an index is charged to the index\'s partition, and throttled with the index\'s reason', async () => {
+    const raw = new DynamoDBClient({ endpoint: table.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
+    clients.push(raw);
+    await raw.send(
+      new CreateTableCommand({
+        TableName: 'indexed',
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'id', AttributeType: 'S' },
+          { AttributeName: 'ownerId', AttributeType: 'S' },
+        ],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [{ IndexName: 'byOwner', KeySchema: [{ AttributeName: 'ownerId', KeyType: 'HASH' }], Projection: { ProjectionType: 'ALL' } }],
+      }),
+    );
+    const c = client(1);
+    // 8 items of 10 KB: 20 RCU to read them all strongly consistent.
+    for (let i = 0; i < 8; i++) await c.send(new PutItemCommand({ TableName: 'indexed', Item: { id: { S: `i${i}` }, ownerId: { S: 'ann' }, data: { S: 'x'.repeat(10_000) } } }));
+    const query = () =>
+      c.send(new QueryCommand({ TableName: 'indexed', IndexName: 'byOwner', KeyConditionExpression: 'ownerId = :o', ExpressionAttributeValues: { ':o': { S: 'ann' } } }));
+    // Eventually consistent (an index's only kind): 10 RCU each.
+    await query();
+    await query();
+    expect(front.counters().partitions['indexed:byOwner/ann']).toMatchObject({ rcu: 20 });
+    await expect(query()).rejects.toMatchObject({
+      name: 'ThrottlingException',
+      throttlingReasons: [{ reason: 'IndexReadKeyRangeThroughputExceeded', resource: 'arn:aws:dynamodb:us-east-1:123456789012:table/indexed/index/byOwner' }],
+    });
+    // The table's own partitions are others.
+    expect(front.counters().partitions['indexed/i0']).toMatchObject({ wcu: 10 });
   });
 });
 
