@@ -304,6 +304,21 @@ class Admissions {
 
 const isRefusal = (a: Admission | Refusal): a is Refusal => 'access' in a;
 
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Whether a request has the shape the admissions read; any other goes to the server as it is, for its own error. */
+function isWellFormed(operation: string, request: Json): boolean {
+  const batches = Object.values(isObject(request.RequestItems) ? request.RequestItems : {});
+  switch (operation) {
+    case 'BatchWriteItem':
+      return batches.every((writes) => Array.isArray(writes) && writes.every(isObject));
+    case 'BatchGetItem':
+      return batches.every((read) => isObject(read) && Array.isArray(read.Keys) && read.Keys.every(isObject));
+    default:
+      return true;
+  }
+}
+
 const SINGLE_ITEM = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']);
 const TABLE_READS = new Set(['Query', 'Scan']);
 
@@ -358,11 +373,16 @@ export async function startDynamoDbFront(target: string, opts: DynamoDbFrontOpti
     const tables = typeof parsed.TableName === 'string' ? [parsed.TableName] : Object.keys(parsed.RequestItems ?? {});
     const answers = tables.map((t) => describe(t, headers)).filter((d) => d !== undefined);
     if (answers.length > 0) await Promise.all(answers);
-    if (tables.length === 0 || !tables.every((t) => tableKeys.has(t))) return undefined;
+    if (tables.length === 0 || !tables.every((t) => tableKeys.has(t)) || !isWellFormed(operation, parsed)) return undefined;
     const keysOf = (table: string) => tableKeys.get(table)!;
-    if (SINGLE_ITEM.has(operation)) return admissions.item(operation, parsed, keysOf(parsed.TableName));
-    if (TABLE_READS.has(operation)) return admissions.read(operation, parsed, keysOf(parsed.TableName));
-    return operation === 'BatchWriteItem' ? admissions.batchWrite(parsed, keysOf) : admissions.batchGet(parsed, keysOf);
+    try {
+      if (SINGLE_ITEM.has(operation)) return admissions.item(operation, parsed, keysOf(parsed.TableName));
+      if (TABLE_READS.has(operation)) return admissions.read(operation, parsed, keysOf(parsed.TableName));
+      return operation === 'BatchWriteItem' ? admissions.batchWrite(parsed, keysOf) : admissions.batchGet(parsed, keysOf);
+    } catch {
+      // Attribute values the unit arithmetic cannot read: the server answers the request with its validation error.
+      return undefined;
+    }
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -137,6 +137,28 @@ describe('units', () => {
   });
 });
 
+describe('requests the front cannot read', () => {
+  it.each([
+    ['PutItem', { TableName: TABLE, Item: { pk: { S: 'odd' }, sk: { S: 'a' }, list: { L: 'not a list' } } }],
+    ['BatchWriteItem', { RequestItems: { [TABLE]: 'not a list' } }],
+    ['BatchGetItem', { RequestItems: { [TABLE]: { Keys: 'not a list' } } }],
+  ])('%s: get DynamoDB\'s own validation error', async (operation, body) => {
+    const answer = await fetch(front.endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        // The server checks the signature's form, not its value.
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKIDLOCAL/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0',
+        'x-amz-date': '20250101T000000Z',
+      },
+      body: JSON.stringify(body),
+    });
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({ __type: expect.stringMatching(/ValidationException|SerializationException/) });
+  });
+});
+
 describe('throttling', () => {
   beforeEach(() => front.reset());
 
