@@ -400,7 +400,10 @@ export async function startDynamoDbFront(target: string, opts: DynamoDbFrontOpti
     delete headers['transfer-encoding'];
     delete headers.connection;
     headers['content-length'] = String(answerBody.length);
-    if (answerBody !== answer.body) Object.assign(headers, crc32Header(answerBody));
+    if (answerBody !== answer.body) {
+      delete headers['x-amz-crc32'];
+      Object.assign(headers, crc32Header(answerBody));
+    }
     res.writeHead(answer.status, headers);
     res.end(answerBody);
   };

@@ -22,6 +22,7 @@ import { warning } from './log.js';
 
 export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind, Quotas, ConcurrencyCounters };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
+export type { DynamoDbQuotaCounters, PartitionCounters } from './dynamodb-front.js';
 export { WARNING_PREFIX } from './log.js';
 
 export interface LocalCloudOptions {
