@@ -431,6 +431,33 @@ describe('admission', () => {
     expect(world.memory.snapshot().map((j) => j.jobId).sort()).toEqual([alice.view.jobId, bob.view.jobId].sort());
   });
 
+  it('counts a place\'s grace from when it was taken, not from before a slow clearing of its scope', async () => {
+    const world = new World({ maxRunningJobs: 1 });
+    const alice = await world.submit(request(2));
+    world.t = START + 600_000;
+    // Bob's submit finds the stack full; clearing it (settling Alice's job, past its deadline) is slow.
+    let slowClear = true;
+    let carol: Promise<unknown> | undefined;
+    world.beforeCall = async (method) => {
+      if (method === 'loadHeader' && slowClear) {
+        slowClear = false;
+        world.t += 61_000;
+      }
+      // Carol submits while Bob's header is on its way, just after Bob took his place.
+      if (method === 'createJob' && carol === undefined) {
+        carol = world.submit(request(2), undefined, CAROL).then(
+          () => 'admitted',
+          (e: unknown) => (e instanceof ApiError ? e.code : e),
+        );
+        expect(await carol).toBe('TooManyJobs');
+      }
+    };
+    const bob = await world.submit(request(2), undefined, BOB);
+    expect(bob.created).toBe(true);
+    expect((await world.memory.loadHeader(alice.view.jobId))!.status).toBe('FAILED');
+    expect(world.memory.snapshot().filter((j) => j.header!.status === 'RUNNING').map((j) => j.header!.owner)).toEqual([BOB]);
+  });
+
   it('shares the samplers\' concurrency between the running jobs, and lengthens their report interval with their share', async () => {
     // Alone, a job may run all 1,000 invocations at once, reporting every 10 s (100 reports a second).
     const alone = new World({ samplerConcurrency: 1000 });
