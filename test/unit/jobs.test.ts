@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cancelJob, runJob, settleJob, submitJob, waitForJob, type JobDeps } from '../../functions/orchestrator/jobs.js';
 import { applyProgressEvent } from '../../functions/progress/apply.js';
 import { ApiError, UnknownJobError } from '../../functions/shared/errors.js';
-import { MAX_FAILURE_CHARS, planTasks, type JobHeader, type JobRequest, type JobView, type SamplerEvent, type TaskItem } from '../../functions/shared/job.js';
+import { MAX_FAILURE_CHARS, planTasks, pollFloorMs, type JobHeader, type JobRequest, type JobView, type SamplerEvent, type TaskItem } from '../../functions/shared/job.js';
 import { BLOCK_SIZE, samplesInBlocks } from '../../functions/shared/kernel/stream-rule.js';
 import { InMemoryJobStore } from '../../functions/shared/store/memory.js';
 import type { JobStore } from '../../functions/shared/store/port.js';
@@ -481,6 +481,22 @@ describe('admission', () => {
       expect(new Set(events.map((e) => e.reportIntervalMs))).toEqual(new Set([5_000]));
     }
   });
+  // Known defect, kept visible: a job's share counts every place in the stack's admissions, so a place
+  // still held by a submit that died (no header; freed only when the stack fills up) halves a lone job's
+  // share until then. Expected to fail until the share counts only jobs that exist.
+  it.fails('gives a lone job all the samplers\' concurrency, even with a place held by a submit that died', async () => {
+    const world = new World({ samplerConcurrency: 10 });
+    const createJob = world.memory.createJob.bind(world.memory);
+    world.memory.createJob = async () => {
+      throw new Error('the function timed out');
+    };
+    await expect(world.submit(request(2))).rejects.toThrow('timed out');
+    world.memory.createJob = createJob;
+    world.behave = () => 'silent';
+    const { view } = await world.submit(request(20), undefined, BOB);
+    await world.run(view.jobId, 7_500);
+    expect(world.started()).toHaveLength(10);
+  });
 });
 
 describe('ownership', () => {
@@ -707,6 +723,10 @@ describe('runJob', () => {
     }
     expect(writes.at(-1)!.at - writes[0]!.at).toBe(19 * 100);
     expect(firstStart).toBeGreaterThanOrEqual(writes.at(-1)!.at);
+    // Polls of a 1,000-task job stay within its read budget, even while tasks start.
+    const polls = [...new Set(world.callsTo('loadJob').map((c) => c.at))].filter((at) => at >= firstStart!);
+    expect(polls.length).toBeGreaterThan(5);
+    for (let i = 1; i < polls.length; i++) expect(polls[i]! - polls[i - 1]!).toBeGreaterThanOrEqual(pollFloorMs(1000));
     const { header, tasks } = (await world.memory.loadJob(view.jobId))!;
     expect(tasks.map(({ taskId, startBlock, endBlock, samples }) => ({ taskId, startBlock, endBlock, samples }))).toEqual(planTasks(header.samples, header.tasks));
   });
