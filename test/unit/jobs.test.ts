@@ -122,6 +122,7 @@ class World {
       reportIntervalMs: 1000,
       maxRunningJobs: 100,
       maxRunningJobsPerCaller: 100,
+      partitionWriteUnitsPerSecond: 1000,
       ...overrides,
     };
   }
@@ -175,7 +176,7 @@ class World {
     return submitJob(request, { owner, ...(idempotencyKey !== undefined && { idempotencyKey }) }, this.deps);
   }
 
-  /** Writes the job's task items as its run would, for tests that act on the store without a run. */
+  /** Writes every task item, unstarted, for tests that act on the store without a run (a report needs its item). */
   async writeTasks(jobId: string): Promise<void> {
     await this.memory.createMissingTasks(plannedTasks((await this.memory.loadHeader(jobId))!));
   }
@@ -304,7 +305,7 @@ describe('submitJob', () => {
     expect(world.runs).toHaveLength(1);
   });
 
-  it('resumes a request that died after writing the header: the retry starts the run once, and the run writes the tasks', async () => {
+  it('resumes a request that died after writing the header: a retry a stall limit later starts the run once', async () => {
     const world = new World();
     const startRun = world.deps.startRun;
     world.deps.startRun = async () => {
@@ -315,20 +316,23 @@ describe('submitJob', () => {
     const [written] = world.memory.snapshot();
     expect(written).toMatchObject({ header: { status: 'RUNNING', owner: ALICE }, tasks: [] });
     const jobId = written!.jobId;
+
+    // Read as a GET reads it: a run may yet be on its way.
+    const early = await world.submit(request(5), 'key-3');
+    expect(early.created).toBe(false);
+    expect(early.view.jobId).toBe(jobId);
+    expect(early.view.taskProgress.map((t) => t.taskId)).toEqual([0, 1, 2, 3, 4]);
     expect(world.runs).toEqual([]);
 
-    const retry = await world.submit(request(5), 'key-3');
-    expect(retry.created).toBe(false);
-    expect(retry.view.jobId).toBe(jobId);
-    expect(retry.view.taskProgress.map((t) => t.taskId)).toEqual([0, 1, 2, 3, 4]);
+    world.t = START + 60_001;
+    expect((await world.submit(request(5), 'key-3')).view.jobId).toBe(jobId);
     expect(world.runs).toEqual([jobId]);
-
-    // A second retry finds the run claimed: it starts no other run.
+    // The retry did the run's first round: it started the tasks, writing their items.
+    expect(world.started().map((e) => [e.taskId, e.invocation])).toEqual([0, 1, 2, 3, 4].map((taskId) => [taskId, 1]));
+    // A second retry finds the run revived: it starts no other.
     await world.submit(request(5), 'key-3');
     expect(world.runs).toEqual([jobId]);
-    expect(world.callsTo('createMissingTasks')).toEqual([]);
     expect((await world.run(jobId)).status).toBe('SUCCEEDED');
-    expect(world.callsTo('createMissingTasks').flatMap((c) => (c.args[0] as TaskItem[]).map((t) => t.taskId))).toEqual([0, 1, 2, 3, 4]);
   });
 });
 
@@ -481,6 +485,81 @@ describe('admission', () => {
       expect(new Set(events.map((e) => e.reportIntervalMs))).toEqual(new Set([5_000]));
     }
   });
+  // Known defect, kept visible: admitting a job a scope already holds keeps its old entry, so the retry
+  // (under its key) of a submit that died more than the grace ago holds a place that reads as lost,
+  // and a concurrent submit frees it while the retry writes the header. Expected to fail until a
+  // renewed admission renews its entry's time.
+  it.fails('renews the places of a submit retried under its key after it died: the retry\'s grace counts from the retry', async () => {
+    const world = new World({ maxRunningJobs: 1 });
+    const createJob = world.memory.createJob.bind(world.memory);
+    world.memory.createJob = async () => {
+      throw new Error('the function timed out');
+    };
+    await expect(world.submit(request(2), 'key-9')).rejects.toThrow('timed out');
+    world.memory.createJob = createJob;
+    // The client retries a minute later; Bob submits while the retry's header is on its way.
+    world.t = START + 61_000;
+    let bob: unknown;
+    world.beforeCall = async (method) => {
+      if (method === 'createJob' && bob === undefined) {
+        bob = await world.submit(request(2), undefined, BOB).then(
+          () => 'admitted',
+          (e: unknown) => (e instanceof ApiError ? e.code : e),
+        );
+      }
+    };
+    const retry = await world.submit(request(2), 'key-9');
+    expect(retry.created).toBe(true);
+    expect(bob).toBe('TooManyJobs');
+    expect(world.memory.snapshot().map((j) => j.header!.owner)).toEqual([ALICE]);
+  });
+
+  // Known defect, kept visible: two requests of one job (the same key, at once) share its places, so
+  // the one refused gives back the place the other holds, and the job runs without it. Expected to
+  // fail until a refusal gives back only the places its own request added.
+  it.fails('keeps the places of a job whose concurrent twin request was refused', async () => {
+    const world = new World({ maxRunningJobsPerCaller: 1 });
+    const running = await world.submit(request(2));
+    let twin: { view: JobView } | undefined;
+    world.beforeCall = async (method, args) => {
+      // The first request took the stack's place, found Alice's own full, and gives the stack's back:
+      // meanwhile her running job ends and the twin request goes through.
+      if (method === 'release' && args[0] === 'stack' && twin === undefined) {
+        world.beforeCall = undefined;
+        await cancelJob(running.view.jobId, ALICE, world.deps);
+        twin = await world.submit(request(2), 'key-7');
+      }
+    };
+    await expectApiError(world.submit(request(2), 'key-7'), 429, 'TooManyJobs');
+    expect((await world.memory.loadHeader(twin!.view.jobId))!.status).toBe('RUNNING');
+    expect(await world.admittedIds('stack')).toEqual([twin!.view.jobId]);
+  });
+
+  // Known defect, kept visible: clearing a scope releases a place it read as lost (no header, past its
+  // grace) without checking that it is still that entry, so a retry that renewed the place meanwhile
+  // loses it. Expected to fail until the release is conditional on the entry read.
+  it.fails('keeps the place a retry renewed while another submit was clearing the scope', async () => {
+    const world = new World({ maxRunningJobsPerCaller: 2 });
+    const createJob = world.memory.createJob.bind(world.memory);
+    world.memory.createJob = async () => {
+      throw new Error('the function timed out');
+    };
+    await expect(world.submit(request(2), 'key-8')).rejects.toThrow('timed out');
+    world.memory.createJob = createJob;
+    await world.submit(request(2));
+    world.t = START + 61_000;
+    world.beforeCall = async (method, args) => {
+      // Alice's next submit clears her full scope: just before it releases the lost place, her
+      // client's retry under the key renews that place and writes the header.
+      if (method === 'release' && typeof args[0] === 'object') {
+        world.beforeCall = undefined;
+        expect((await world.submit(request(2), 'key-8')).created).toBe(true);
+      }
+    };
+    await world.submit(request(2)).catch(() => undefined);
+    expect(world.memory.snapshot().filter((j) => j.header?.status === 'RUNNING').length).toBeLessThanOrEqual(2);
+  });
+
   // Known defect, kept visible: nothing stops a header written more than the grace after its admission
   // (a submit stalled that long; the orchestrator's function may run for 900 s), when another submit
   // may have taken its place meanwhile. Expected to fail until createJob is refused past the grace.
@@ -642,18 +721,18 @@ describe('settleJob', () => {
     expect(world.runs).toEqual([jobId]);
   });
 
-  it('stops the tasks of a job whose items were never written by writing them stopped: a late run starts none', async () => {
+  it('ends a job whose tasks never started without writing an item for them; a late run starts none', async () => {
     const world = new World();
     const { view } = await world.submit(request(3));
     const jobId = view.jobId;
     world.t = START + 600_000;
     await world.memory.beatRun(jobId, world.t);
     expect(await settleJob(jobId, world.deps)).toMatchObject({ status: 'FAILED', failedTasks: [0, 1, 2], done: 0 });
-    const { header, tasks } = (await world.memory.loadJob(jobId))!;
-    expect(tasks).toEqual(plannedTasks(header).map((t) => ({ ...t, cancelled: true })));
+    expect((await world.memory.loadJob(jobId))!.tasks).toEqual([]);
+    expect(world.callsTo('stopTasks')).toEqual([]);
     expect((await world.run(jobId)).status).toBe('FAILED');
     expect(world.started()).toEqual([]);
-    expect(world.callsTo('createMissingTasks')).toEqual([]);
+    expect((await world.memory.loadJob(jobId))!.tasks).toEqual([]);
   });
 
   it('freezes the counts as of the stop, with a report that landed between the outcome\'s read and the stop', async () => {
@@ -721,48 +800,40 @@ describe('runJob', () => {
     for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(gaps[i - 1]!);
   });
 
-  it('writes the task items itself, at most 50 every 100 ms, before starting any', async () => {
+  it('writes a task\'s item when it first starts it, never ahead, and polls a big job within its read budget', async () => {
     const world = new World({ samplerConcurrency: 10 });
     world.trackOccupancy = false;
+    world.behave = () => 1_000; // one block a second: 1 s per task
     const { view } = await world.submit(request(1000, 1));
-    expect(world.memory.snapshot()[0]!.tasks).toEqual([]);
-    let firstStart: number | undefined;
-    world.deps.startSampler = ((start) => async (event: SamplerEvent) => {
-      firstStart ??= world.t;
-      await start(event);
-    })(world.deps.startSampler);
-    await world.run(view.jobId, 10_000);
-    const writes = world.callsTo('createMissingTasks').map((c) => ({ at: c.at, taskIds: (c.args[0] as TaskItem[]).map((t) => t.taskId) }));
-    expect(writes.flatMap((w) => w.taskIds)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
-    for (const { at } of writes) {
-      const inWindow = writes.filter((w) => w.at >= at && w.at < at + 100).reduce((n, w) => n + w.taskIds.length, 0);
-      expect(inWindow).toBeLessThanOrEqual(50);
-    }
-    expect(writes.at(-1)!.at - writes[0]!.at).toBe(19 * 100);
-    expect(firstStart).toBeGreaterThanOrEqual(writes.at(-1)!.at);
+    await world.run(view.jobId, 9_000);
+    const { header, tasks } = (await world.memory.loadJob(view.jobId))!;
+    expect(tasks.map((t) => t.taskId)).toEqual(world.started().map((e) => e.taskId).sort((a, b) => a - b));
+    expect(tasks.length).toBeGreaterThanOrEqual(10);
+    expect(tasks.length).toBeLessThan(1000);
+    const plan = planTasks(header.samples, header.tasks);
+    expect(tasks.map(({ taskId, startBlock, endBlock, samples }) => ({ taskId, startBlock, endBlock, samples }))).toEqual(tasks.map((t) => plan[t.taskId]));
+    expect(world.callsTo('createMissingTasks')).toEqual([]);
     // Polls of a 1,000-task job stay within its read budget, even while tasks start.
-    const polls = [...new Set(world.callsTo('loadJob').map((c) => c.at))].filter((at) => at >= firstStart!);
+    const polls = [...new Set(world.callsTo('loadJob').map((c) => c.at))];
     expect(polls.length).toBeGreaterThan(5);
     for (let i = 1; i < polls.length; i++) expect(polls[i]! - polls[i - 1]!).toBeGreaterThanOrEqual(pollFloorMs(1000));
-    const { header, tasks } = (await world.memory.loadJob(view.jobId))!;
-    expect(tasks.map(({ taskId, startBlock, endBlock, samples }) => ({ taskId, startBlock, endBlock, samples }))).toEqual(planTasks(header.samples, header.tasks));
   });
 
-  it('never overwrites a task item that exists: a late run\'s creation keeps the progress made meanwhile', async () => {
+  it('never overwrites a task item that exists: a stale run\'s first start of a task started meanwhile writes nothing', async () => {
     const world = new World();
     const { view } = await world.submit(request(3, 4));
     const jobId = view.jobId;
     world.behave = () => 1_000; // 4 s per task
-    // A duplicated run reads the job before any item exists, then stalls until the tasks have progressed.
+    // A duplicated run reads the job before any item exists, and its claims stall until the tasks,
+    // started by the other run, have progressed.
     let resume!: () => void;
     const stalled = new Promise<void>((resolve) => (resume = resolve));
-    let stallNext = true;
-    world.beforeCall = async (method) => {
-      if (method === 'beatRun' && stallNext) {
-        stallNext = false;
-        await stalled;
-      }
-    };
+    const stale: JobStore = new Proxy(world.store, {
+      get: (target, name) => {
+        const value = Reflect.get(target, name) as (...args: unknown[]) => unknown;
+        return name === 'claimInvocation' ? async (...args: unknown[]) => stalled.then(() => value(...args)) : value;
+      },
+    });
     let progressAtResume: TaskItem[] = [];
     world.onSleep = async () => {
       if (world.t - START >= 2_000 && progressAtResume.length === 0) {
@@ -770,13 +841,13 @@ describe('runJob', () => {
         resume();
       }
     };
-    const late = world.run(jobId);
+    const late = runJob(jobId, { ...world.deps, store: stale }, () => 900_000);
     const first = world.run(jobId);
     const [a, b] = await Promise.all([first, late]);
     expect([a.status, b.status]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
     expect(progressAtResume.map((t) => t.done)).toEqual([2 * BLOCK_SIZE, 2 * BLOCK_SIZE, 2 * BLOCK_SIZE]);
-    // Both runs wrote every item; the second changed none (its tasks' invocations were not reset).
-    expect(world.callsTo('createMissingTasks').map((c) => (c.args[0] as TaskItem[]).length)).toEqual([3, 3]);
+    // The stale claims (of invocation 1, with the items as created) were refused: each task started once.
+    expect(world.callsTo('claimInvocation').filter((c) => c.args[2] === 0)).toHaveLength(6);
     expect(world.started().map((e) => [e.taskId, e.invocation])).toEqual([[0, 1], [1, 1], [2, 1]]);
   });
 
@@ -967,6 +1038,7 @@ describe('cancelJob', () => {
   it('stops a job of many tasks paced: at most 50 stops every 100 ms', async () => {
     const world = new World();
     const { view } = await world.submit(request(120, 1));
+    await world.writeTasks(view.jobId);
     await cancelJob(view.jobId, ALICE, world.deps);
     const stops = world.callsTo('stopTasks').map((c) => ({ at: c.at - START, taskIds: (c.args[0] as TaskItem[]).map((t) => t.taskId) }));
     expect(stops.map((s) => [s.at, s.taskIds.length])).toEqual([[0, 50], [100, 50], [200, 20]]);
@@ -1019,13 +1091,14 @@ describe('revival of a silent run', () => {
     expect((await world.run(jobId)).status).toBe('SUCCEEDED');
   });
 
-  it('revives a run whose event was lost before it wrote a task item: the new run writes them', async () => {
-    const world = new World();
+  it('revives a run whose event was lost before it started a task: the reader starts the first wave', async () => {
+    const world = new World({ samplerConcurrency: 2 });
     const { view } = await world.submit(request(3));
     world.t = START + 60_001;
     expect((await settleJob(view.jobId, world.deps)).status).toBe('RUNNING');
     expect(world.runs).toEqual([view.jobId, view.jobId]);
-    expect(world.started()).toEqual([]);
+    expect(world.started().map((e) => [e.taskId, e.invocation])).toEqual([[0, 1], [1, 1]]);
+    expect((await world.memory.loadJob(view.jobId))!.tasks.map((t) => t.taskId)).toEqual([0, 1]);
     expect((await world.run(view.jobId)).status).toBe('SUCCEEDED');
   });
 
