@@ -215,7 +215,7 @@ describe('admission', () => {
         }
         service.expectWithinLimits();
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 });
