@@ -164,12 +164,13 @@ function scopesOf(owner: string, deps: JobDeps): [AdmissionScope, number][] {
  * back (their writer died, or their deadline passed with no run left to notice).
  */
 async function admit(header: JobHeader, deps: JobDeps): Promise<void> {
-  const entry = { admittedAt: deps.now(), deadlineAt: header.deadlineAt };
+  // Stamped at each admit: a place's grace counts from when it was taken, not from before a slow clearing.
+  const entry = () => ({ admittedAt: deps.now(), deadlineAt: header.deadlineAt });
   const taken: AdmissionScope[] = [];
   for (const [scope, limit] of scopesOf(header.owner, deps)) {
-    if (!(await deps.store.admit(scope, header.jobId, entry, limit))) {
+    if (!(await deps.store.admit(scope, header.jobId, entry(), limit))) {
       const { freed, retryAfterSeconds } = await clearEnded(scope, deps);
-      if (freed === 0 || !(await deps.store.admit(scope, header.jobId, entry, limit))) {
+      if (freed === 0 || !(await deps.store.admit(scope, header.jobId, entry(), limit))) {
         for (const earlier of taken) await deps.store.release(earlier, header.jobId);
         const message =
           scope === 'stack'
