@@ -24,18 +24,11 @@ function checkReport(event: unknown): ProgressReport {
     !count(report.taskId) ||
     !count(report.done) ||
     !count(report.inside) ||
-    report.inside! > report.done! ||
-    (report.invocation !== undefined && !(count(report.invocation) && report.invocation >= 1))
+    report.inside! > report.done!
   ) {
     throw new TypeError(`not a progress report: ${JSON.stringify(event)?.slice(0, 200)}`);
   }
-  return {
-    jobId: report.jobId,
-    taskId: report.taskId!,
-    done: report.done!,
-    inside: report.inside!,
-    ...(report.invocation !== undefined && { invocation: report.invocation }),
-  };
+  return { jobId: report.jobId, taskId: report.taskId!, done: report.done!, inside: report.inside! };
 }
 
 /**
@@ -56,9 +49,9 @@ export async function applyProgressEvent(event: ProgressEvent, store: JobStore, 
   }
   const report = checkReport(event);
   const answer = await store.applyReport(report, now);
-  if (report.done === 0 && report.invocation !== undefined && !answer.cancelled) {
-    // A run's first report: a task started after its job ended (a run that claimed it just as the job
-    // was cancelled or failed) has no stopped item to tell it, so the job's header does.
+  if (report.done === 0 && !answer.cancelled) {
+    // A run's first report (asking where its task stands): a task started after its job ended (claimed
+    // by a run just as the job was cancelled or failed) has no stopped item to tell it; the header does.
     const header = await store.loadHeader(report.jobId);
     if (header?.status !== 'RUNNING' || header.cancelRequestedAt !== undefined) return { ...answer, cancelled: true };
   }

@@ -52,11 +52,6 @@ export interface TaskItem {
   expiresAt: number;
   updatedAt?: number;
   lastInvokedAt?: number;
-  /**
-   * The invocation that last said it is running (its first report). Silence counts from there: an
-   * invocation not heard from yet may be waiting in Lambda's queue for concurrency.
-   */
-  startedInvocation?: number;
   cancelled?: boolean;
   failure?: string;
 }
@@ -84,11 +79,6 @@ export interface ProgressReport {
   taskId: number;
   done: number;
   inside: number;
-  /**
-   * Sent with a run's first report (`done` 0): the invocation that is now running. The store records
-   * it, so the job's run counts the task's silence from here, not from when it was queued.
-   */
-  invocation?: number;
 }
 
 /** The store's answer to a report: the task's accepted state and whether the job is cancelled. */
@@ -273,26 +263,29 @@ export interface Silence {
   /** A running invocation (one that has reported) silent this long is taken for dead. */
   stallMs: number;
   /**
-   * An invocation never heard from this long after it was started is taken for lost: by then Lambda
-   * has either run it or discarded it (its maximum event age, plus a margin). Before that it may just
-   * be waiting in Lambda's queue for concurrency, and waiting is no reason to start it again.
+   * A task not heard from since it was last started (no report accepted after its claim) is taken for
+   * lost only after this long: by then Lambda has either run its event or discarded it (its maximum
+   * event age). Before that it may just be waiting in Lambda's queue for concurrency, and waiting is
+   * no reason to start it again.
    */
   unheardMs: number;
 }
 
 /**
  * Tasks the run should start again: unfinished, not stopped, with invocations to spare, and either
- * recorded as failed, silent while running for longer than `stallMs` (a sampler reports every few
- * seconds while it runs, so silence means its run died without Lambda retrying it), or never heard
- * from for longer than `unheardMs` (its event was lost).
+ * recorded as failed, silent after reporting for longer than `stallMs` (a sampler reports every few
+ * seconds while it runs, so silence means its run died without Lambda retrying it), or not heard from
+ * since its last start for longer than `unheardMs` (its event was lost).
  */
 export function tasksToRestart(header: JobHeader, tasks: readonly TaskItem[], now: number, silence: Silence): TaskItem[] {
   return tasks.filter((t) => {
     if (t.done >= t.samples || t.cancelled === true || t.invocations === 0 || t.invocations >= header.maxInvocations) return false;
     if (t.failure !== undefined) return true;
     const invokedAt = t.lastInvokedAt ?? 0;
-    if (t.startedInvocation !== t.invocations) return now - invokedAt > silence.unheardMs;
-    return now - Math.max(invokedAt, t.updatedAt ?? 0) > silence.stallMs;
+    const heardAt = t.updatedAt ?? 0;
+    // Heard from since its last start: a run of it is alive (or was); silence counts from its last sign.
+    if (heardAt < invokedAt) return now - invokedAt > silence.unheardMs;
+    return now - heardAt > silence.stallMs;
   });
 }
 

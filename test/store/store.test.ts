@@ -176,23 +176,6 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       expect(await store.claimInvocation(jobId, 3, 0, 2)).toBe(false);
     });
 
-    it('marks an invocation started at its first report, only if it is the current one', async () => {
-      expect(await store.claimInvocation(jobId, 0, 0, 1)).toBe(true);
-      await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 2 }, 2);
-      expect((await store.loadTask(jobId, 0))!.startedInvocation).toBeUndefined();
-      expect(await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 1 }, 3)).toEqual({ cancelled: false, done: 0, inside: 0 });
-      let task = (await store.loadTask(jobId, 0))!;
-      expect([task.startedInvocation, task.updatedAt]).toEqual([1, 3]);
-      // A redelivered start changes nothing; a stopped task is never marked.
-      await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 1 }, 4);
-      expect((await store.loadTask(jobId, 0))!.updatedAt).toBe(3);
-      expect(await store.claimInvocation(jobId, 1, 0, 1)).toBe(true);
-      await store.stopTasks(taskItems(jobId, 3).slice(1, 2));
-      expect(await store.applyReport({ jobId, taskId: 1, done: 0, inside: 0, invocation: 1 }, 5)).toEqual({ cancelled: true, done: 0, inside: 0 });
-      task = (await store.loadTask(jobId, 1))!;
-      expect(task.startedInvocation).toBeUndefined();
-    });
-
     it('lets exactly one caller claim each invocation of a task', async () => {
       const claims = await Promise.all([1, 2, 3, 4].map(() => store.claimInvocation(jobId, 0, 0, 1)));
       expect(claims.filter(Boolean)).toHaveLength(1);

@@ -76,9 +76,9 @@ describe('deriveOutcome', () => {
 
 describe('tasksToRestart', () => {
   const header: JobHeader = { jobId: 'j', seed: 1, samples: 40, tasks: 4, status: 'RUNNING', createdAt: 0, deadlineAt: 1e6, expiresAt: 0, maxInvocations: 3, owner: 'arn:aws:iam::123456789012:user/alice' };
-  /** A task whose first invocation was started at 0 and has reported its start. */
+  /** A task whose first invocation was started at 0 and has been heard from since. */
   const task = (taskId: number, extra: Partial<TaskItem>): TaskItem => ({
-    jobId: 'j', taskId, startBlock: taskId, endBlock: taskId + 1, samples: 10, done: 0, inside: 0, invocations: 1, lastInvokedAt: 0, startedInvocation: 1, updatedAt: 0, expiresAt: 0, ...extra,
+    jobId: 'j', taskId, startBlock: taskId, endBlock: taskId + 1, samples: 10, done: 0, inside: 0, invocations: 1, lastInvokedAt: 0, updatedAt: 0, expiresAt: 0, ...extra,
   });
   const silence: Silence = { stallMs: 500, unheardMs: 5_000 };
   const ids = (tasks: TaskItem[]) => tasks.map((t) => t.taskId);
@@ -91,13 +91,13 @@ describe('tasksToRestart', () => {
       task(3, { failure: 'boom', invocations: 3 }), // out of invocations
       task(4, { done: 10, updatedAt: 0 }), // finished
       task(5, { cancelled: true }), // stopped
-      task(6, { invocations: 0, startedInvocation: undefined, lastInvokedAt: undefined }), // not started yet: the fan-out's job
+      task(6, { invocations: 0, lastInvokedAt: undefined }), // not started yet: the fan-out's job
     ];
     expect(ids(tasksToRestart(header, tasks, 1000, silence))).toEqual([0, 1]);
   });
 
-  it('waits unheardMs, not stallMs, for an invocation that has not reported its start (it may be queued)', () => {
-    const waiting = task(0, { startedInvocation: undefined, updatedAt: undefined, lastInvokedAt: 100 });
+  it('waits unheardMs, not stallMs, for a task not heard from since it was started (it may be queued)', () => {
+    const waiting = task(0, { updatedAt: undefined, lastInvokedAt: 100 });
     expect(tasksToRestart(header, [waiting], 100 + 4_000, silence)).toEqual([]);
     expect(tasksToRestart(header, [waiting], 100 + 5_000, silence)).toEqual([]);
     expect(ids(tasksToRestart(header, [waiting], 100 + 5_001, silence))).toEqual([0]);
@@ -109,9 +109,9 @@ describe('tasksToRestart', () => {
     expect(ids(tasksToRestart(header, [started], 2_501, silence))).toEqual([0]);
   });
 
-  it('takes a start reported by an older invocation for no news of the current one', () => {
-    // Invocation 2 was claimed at 1000; only invocation 1 ever said it was running.
-    const restarted = task(0, { invocations: 2, startedInvocation: 1, lastInvokedAt: 1_000, updatedAt: 900 });
+  it('takes a report from before the latest start for no news of the restarted task', () => {
+    // Invocation 2 was claimed at 1000; the last report (of invocation 1) landed at 900.
+    const restarted = task(0, { invocations: 2, lastInvokedAt: 1_000, updatedAt: 900 });
     expect(tasksToRestart(header, [restarted], 1_000 + 4_000, silence)).toEqual([]);
     expect(ids(tasksToRestart(header, [restarted], 1_000 + 5_001, silence))).toEqual([0]);
   });

@@ -13,8 +13,9 @@ import type { JobStore } from '../../functions/shared/store/port.js';
  */
 
 /**
- * What a sampler does once it runs: report its whole task, report one block every N ms, nothing more
- * (it said it started, then went silent), or fail for good (Lambda gives up on it).
+ * What a sampler does once it runs: report its whole task, report one block every N ms, report its
+ * first block and then nothing (it ran, then died without Lambda retrying it), or fail for good
+ * (Lambda gives up on it).
  */
 type Run = 'finish' | number | 'silent' | 'fail';
 /**
@@ -127,12 +128,16 @@ class World {
     };
   }
 
-  /** A sampler's first report: "invocation n is running" (the sampler's runTask sends it first). */
+  /** A sampler's first report: "where does my task stand?" (the sampler's runTask sends it first). */
   private async reportStart(sampler: Sampler): Promise<void> {
     const { event } = sampler;
     sampler.reportedStart = true;
-    const answer = await this.memory.applyReport({ jobId: event.jobId, taskId: event.taskId, done: 0, inside: 0, invocation: event.invocation }, this.t);
+    const answer = await this.memory.applyReport({ jobId: event.jobId, taskId: event.taskId, done: 0, inside: 0 }, this.t);
     if (answer.cancelled) sampler.ended = true;
+    else if (sampler.run === 'silent' && taskSamples(event) > BLOCK_SIZE) {
+      // Heard from once (its first block), then silent.
+      await this.memory.applyReport({ jobId: event.jobId, taskId: event.taskId, done: BLOCK_SIZE, inside: insideFor(BLOCK_SIZE) }, this.t);
+    }
   }
 
   /** Every live sampler acts on the store as its behaviour says, as of now. */
@@ -868,14 +873,17 @@ describe('runJob', () => {
     const { view } = await world.submit(request(3));
     world.behave = (e) => (e.taskId === 1 ? 'silent' : 'finish');
     const result = await world.run(view.jobId);
-    expect(result).toMatchObject({ status: 'FAILED', reason: 'deadline passed with 1 unfinished task(s)', failedTasks: [1], done: (2 * view.samples) / 3 });
+    // Tasks 0 and 2 finished; task 1 reported its first block, then nothing.
+    expect(result).toMatchObject({ status: 'FAILED', reason: 'deadline passed with 1 unfinished task(s)', failedTasks: [1], done: (2 * view.samples) / 3 + BLOCK_SIZE });
     const starts = world.samplers.filter((s) => s.event.taskId === 1);
     expect(starts.map((s) => s.event.invocation)).toEqual([1, 2, 3]);
-    for (let i = 1; i < starts.length; i++) {
-      const gap = starts[i]!.runsAt - starts[i - 1]!.runsAt;
-      expect(gap).toBeGreaterThan(60_000);
-      expect(gap).toBeLessThanOrEqual(61_000);
-    }
+    // The first run was heard from (its first block), so it is restarted a stall limit after that; the
+    // restart reports nothing new (its one block is known), so it waits the unheard limit.
+    const gaps = starts.slice(1).map((s, i) => s.runsAt - starts[i]!.runsAt);
+    expect(gaps[0]).toBeGreaterThan(60_000);
+    expect(gaps[0]).toBeLessThanOrEqual(61_000);
+    expect(gaps[1]).toBeGreaterThan(120_000);
+    expect(gaps[1]).toBeLessThanOrEqual(121_000);
     expect(world.started(0)).toHaveLength(1);
     expect(world.t).toBeGreaterThanOrEqual(START + 600_000);
     expect(world.t).toBeLessThan(START + 601_000);

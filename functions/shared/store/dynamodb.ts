@@ -118,7 +118,6 @@ export class DynamoDbJobStore implements JobStore {
    * accepted state, from which a retried sampler resumes.
    */
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
-    if (report.done === 0 && report.invocation !== undefined) await this.markStarted(report, now);
     // A report of nothing (a sampler asking where its task stands) can never move it forward: just read.
     const accepted =
       report.done > 0 &&
@@ -139,21 +138,6 @@ export class DynamoDbJobStore implements JobStore {
       throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
     }
     return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
-  }
-
-  /** Records that the task's current invocation is running (its first report), once. */
-  private async markStarted(report: ProgressReport, now: number): Promise<void> {
-    await this.applied(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: taskKey(report.jobId, report.taskId),
-        UpdateExpression: 'SET startedInvocation = :invocation, updatedAt = :now',
-        ConditionExpression:
-          'attribute_exists(pk) AND invocations = :invocation AND attribute_not_exists(cancelled) AND ' +
-          '(attribute_not_exists(startedInvocation) OR startedInvocation <> :invocation)',
-        ExpressionAttributeValues: { ':invocation': report.invocation, ':now': now },
-      }),
-    );
   }
 
   /**

@@ -91,10 +91,6 @@ export class InMemoryJobStore implements JobStore {
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
     const task = this.task(report.jobId, report.taskId);
     if (!task) throw new UnknownJobError(report.jobId, report.taskId);
-    if (report.done === 0 && report.invocation !== undefined && task.invocations === report.invocation && task.cancelled === undefined && task.startedInvocation !== report.invocation) {
-      task.startedInvocation = report.invocation;
-      task.updatedAt = now;
-    }
     if (report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined) {
       task.done = report.done;
       task.inside = report.inside;

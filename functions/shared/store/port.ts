@@ -45,9 +45,7 @@ export interface JobStore {
   /**
    * Applies a report (sets done, inside and updatedAt = now) only if the task exists, is not stopped
    * (`cancelled` unset), and the report moves it forward within its samples: `done < report.done <=
-   * samples`. A report of nothing (`done` 0) changes no counts; when it names its invocation, it sets
-   * `startedInvocation` (and updatedAt = now) if that is the task's current invocation
-   * (`invocations = report.invocation`), the task is not stopped and not already marked so. Answers the task's accepted state after
+   * samples`. A report of nothing (`done` 0) is a plain read. Answers the task's accepted state after
    * the call and whether it is stopped; a duplicate, stale or late report is answered the same way and
    * changes nothing. Throws UnknownJobError if the task does not exist, and RangeError if the report
    * counts more samples than the task has.
