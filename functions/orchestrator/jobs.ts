@@ -17,7 +17,7 @@ import {
   type SamplerEvent,
   type TaskItem,
 } from '../shared/job.js';
-import type { AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
+import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {
@@ -128,13 +128,20 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
     owner: caller.owner,
     ...(caller.idempotencyKey !== undefined && { idempotencyKey: caller.idempotencyKey }),
   };
-  await admit(header, deps);
+  const places = await admit(header, deps);
+  // Past the grace, a full scope may have taken the places for lost and given them away.
+  if (places.some(([, entry]) => deps.now() - entry.admittedAt > CREATION_GRACE_MS)) {
+    await releasePlaces(places, jobId, deps);
+    throw new ApiError(503, 'ServiceUnavailable', 'the job could not be created in time; repeat the request');
+  }
   if (!(await deps.store.createJob(header))) {
     // A concurrent request with the same key created it first.
     const existing = await deps.store.loadJob(jobId);
     if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
     return resume(existing, request, deps);
   }
+  // The places now hold a job that exists: never taken for a request that died.
+  for (const [scope, entry] of places) await deps.store.admit(scope, jobId, { ...entry, created: true }, 0);
   await deps.startRun(jobId);
   return { view: viewJob(header, [], now), created: true };
 }
@@ -158,20 +165,31 @@ function scopesOf(owner: string, deps: JobDeps): [AdmissionScope, number][] {
   ];
 }
 
+/** The places a submit took: each scope with the entry it wrote there. */
+type Places = [AdmissionScope, AdmissionEntry][];
+
 /**
  * Takes a place for the job in the stack's and the caller's running jobs, or throws 429 TooManyJobs
  * having taken none. A full scope is first cleared of jobs that ended without giving their place
- * back (their writer died, or their deadline passed with no run left to notice).
+ * back (their writer died, or their deadline passed with no run left to notice). A place the job
+ * already holds (a repeated request) is renewed.
  */
-async function admit(header: JobHeader, deps: JobDeps): Promise<void> {
-  // Stamped at each admit: a place's grace counts from when it was taken, not from before a slow clearing.
-  const entry = () => ({ admittedAt: deps.now(), deadlineAt: header.deadlineAt });
-  const taken: AdmissionScope[] = [];
+async function admit(header: JobHeader, deps: JobDeps): Promise<Places> {
+  const places: Places = [];
+  const added: Places = [];
   for (const [scope, limit] of scopesOf(header.owner, deps)) {
-    if (!(await deps.store.admit(scope, header.jobId, entry(), limit))) {
+    // Stamped at each admit: a place's grace counts from when it was taken, not from before a slow clearing.
+    let entry: AdmissionEntry = { admittedAt: deps.now(), deadlineAt: header.deadlineAt, token: randomUUID() };
+    let result = await deps.store.admit(scope, header.jobId, entry, limit);
+    if (result === 'refused') {
       const { freed, retryAfterSeconds } = await clearEnded(scope, deps);
-      if (freed === 0 || !(await deps.store.admit(scope, header.jobId, entry(), limit))) {
-        for (const earlier of taken) await deps.store.release(earlier, header.jobId);
+      if (freed > 0) {
+        entry = { admittedAt: deps.now(), deadlineAt: header.deadlineAt, token: randomUUID() };
+        result = await deps.store.admit(scope, header.jobId, entry, limit);
+      }
+      if (result === 'refused') {
+        // Give back only the places this request added (a twin request may hold the others).
+        await releasePlaces(added, header.jobId, deps);
         const message =
           scope === 'stack'
             ? `the service is running its limit of ${limit} job(s) at once; retry after ${retryAfterSeconds} s`
@@ -179,8 +197,15 @@ async function admit(header: JobHeader, deps: JobDeps): Promise<void> {
         throw new ApiError(429, 'TooManyJobs', message, { 'retry-after': String(retryAfterSeconds) });
       }
     }
-    taken.push(scope);
+    places.push([scope, entry]);
+    if (result === 'added') added.push([scope, entry]);
   }
+  return places;
+}
+
+/** Gives places back, each only if it still holds the entry written (a place renewed since is kept). */
+async function releasePlaces(places: Places, jobId: string, deps: JobDeps): Promise<void> {
+  for (const [scope, entry] of places) await deps.store.release(scope, jobId, entry);
 }
 
 /** Gives the job's places back (each release is idempotent). */
@@ -204,7 +229,7 @@ async function clearEnded(scope: AdmissionScope, deps: JobDeps): Promise<{ freed
     let header = await deps.store.loadHeader(jobId);
     if (!header) {
       if (deps.now() - entry.admittedAt > CREATION_GRACE_MS) {
-        await deps.store.release(scope, jobId);
+        await deps.store.release(scope, jobId, entry);
         freed++;
       } else soonest = Math.min(soonest, entry.admittedAt + CREATION_GRACE_MS);
       continue;
@@ -295,7 +320,9 @@ function allTasks(header: JobHeader, stored: readonly TaskItem[]): TaskItem[] {
  * several run. A job that started more before others arrived gives the surplus back as its tasks end.
  */
 async function jobShare(deps: JobDeps): Promise<number> {
-  const running = Object.keys(await deps.store.admitted('stack')).length;
+  // A place left by a request that died (no job behind it, past its grace) is no job to share with.
+  const entries = Object.values(await deps.store.admitted('stack'));
+  const running = entries.filter((e) => e.created === true || deps.now() - e.admittedAt <= CREATION_GRACE_MS).length;
   return Math.max(1, Math.floor(deps.samplerConcurrency / Math.max(1, running)));
 }
 

@@ -285,27 +285,40 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
     it('admits up to the limit, exactly, under concurrent callers', async () => {
       const caller = scope('alice');
       const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.admit(caller, `job-${i}`, entry(i), 3)));
-      expect(results.filter(Boolean)).toHaveLength(3);
+      expect(results.filter((r) => r === 'added')).toHaveLength(3);
+      expect(results.filter((r) => r === 'refused')).toHaveLength(5);
       expect(Object.keys(await store.admitted(caller))).toHaveLength(3);
     });
 
-    it('admits a job it already holds again, and frees a place on release', async () => {
+    it('renews the place of a job it already holds, even when full, and frees a place on release', async () => {
       const caller = scope('bob');
-      expect(await store.admit(caller, 'a', entry(1), 1)).toBe(true);
-      expect(await store.admit(caller, 'a', entry(2), 1)).toBe(true);
-      expect(await store.admit(caller, 'b', entry(3), 1)).toBe(false);
-      expect(await store.admitted(caller)).toEqual({ a: entry(1) });
+      expect(await store.admit(caller, 'a', entry(1), 1)).toBe('added');
+      expect(await store.admit(caller, 'a', { ...entry(2), created: true }, 1)).toBe('renewed');
+      expect(await store.admit(caller, 'b', entry(3), 1)).toBe('refused');
+      expect(await store.admitted(caller)).toEqual({ a: { ...entry(2), created: true } });
       await store.release(caller, 'a');
       await store.release(caller, 'a');
-      expect(await store.admit(caller, 'b', entry(4), 1)).toBe(true);
+      expect(await store.admit(caller, 'b', entry(4), 1)).toBe('added');
       expect(await store.admitted(caller)).toEqual({ b: entry(4) });
     });
 
-    it('keeps scopes apart and admits nothing at a limit of 0', async () => {
+    it('releases a place only if it still holds the entry read, when asked so', async () => {
+      const caller = scope('frank');
+      const [first, renewed] = [{ ...entry(1), token: 'first' }, { ...entry(1), token: 'second' }];
+      expect(await store.admit(caller, 'a', first, 2)).toBe('added');
+      expect(await store.admit(caller, 'a', renewed, 2)).toBe('renewed');
+      await store.release(caller, 'a', first);
+      expect(await store.admitted(caller)).toEqual({ a: renewed });
+      await store.release(caller, 'a', renewed);
+      expect(await store.admitted(caller)).toEqual({});
+    });
+
+    it('keeps scopes apart, renews but never adds at a limit of 0', async () => {
       const [one, two] = [scope('carol'), scope('dave')];
-      expect(await store.admit(one, 'x', entry(1), 1)).toBe(true);
-      expect(await store.admit(two, 'x', entry(1), 1)).toBe(true);
-      expect(await store.admit(scope('erin'), 'y', entry(1), 0)).toBe(false);
+      expect(await store.admit(one, 'x', entry(1), 1)).toBe('added');
+      expect(await store.admit(two, 'x', entry(1), 1)).toBe('added');
+      expect(await store.admit(one, 'x', entry(2), 0)).toBe('renewed');
+      expect(await store.admit(scope('erin'), 'y', entry(1), 0)).toBe('refused');
       expect(await store.admitted(scope('nobody'))).toEqual({});
       await store.release(scope('nobody'), 'x');
     });

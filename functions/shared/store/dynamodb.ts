@@ -19,7 +19,7 @@ import {
   taskKey,
   taskToItem,
 } from './items.js';
-import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
+import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
 const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
@@ -283,20 +283,22 @@ export class DynamoDbJobStore implements JobStore {
     );
   }
 
-  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean> {
-    if (limit < 1) return false;
-    const add = () =>
+  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<Admission> {
+    const write = (condition: string, values: Record<string, unknown> = {}) =>
       this.applied(
         new UpdateCommand({
           TableName: this.tableName,
           Key: admissionKey(scope),
-          UpdateExpression: 'SET #running.#job = if_not_exists(#running.#job, :entry)',
-          ConditionExpression: 'attribute_exists(#running.#job) OR size(#running) < :limit',
+          UpdateExpression: 'SET #running.#job = :entry',
+          ConditionExpression: condition,
           ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId },
-          ExpressionAttributeValues: { ':entry': entry, ':limit': limit },
+          ExpressionAttributeValues: { ':entry': entry, ...values },
         }),
       );
-    if (await add()) return true;
+    const add = () => limit >= 1 && write('attribute_not_exists(#running.#job) AND size(#running) < :limit', { ':limit': limit });
+    if (await add()) return 'added';
+    if (await write('attribute_exists(#running.#job)')) return 'renewed';
+    if (limit < 1) return 'refused';
     // The scope's item may not exist yet (a map path cannot be set on a missing item): create it with
     // this job, or, if someone created it meanwhile, try once more.
     const created = await this.applied(
@@ -306,7 +308,7 @@ export class DynamoDbJobStore implements JobStore {
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
-    return created || (await add());
+    return created || (await add()) ? 'added' : 'refused';
   }
 
   async admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>> {
@@ -314,15 +316,17 @@ export class DynamoDbJobStore implements JobStore {
     return { ...((Item?.[RUNNING_JOBS_ATTRIBUTE] ?? {}) as Record<string, AdmissionEntry>) };
   }
 
-  async release(scope: AdmissionScope, jobId: string): Promise<void> {
+  async release(scope: AdmissionScope, jobId: string, entry?: AdmissionEntry): Promise<void> {
     await this.applied(
       new UpdateCommand({
         TableName: this.tableName,
         Key: admissionKey(scope),
         UpdateExpression: 'REMOVE #running.#job',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId },
+        ConditionExpression: entry ? '#running.#job.#token = :token' : 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId, ...(entry && { '#token': 'token' }) },
+        ...(entry && { ExpressionAttributeValues: { ':token': entry.token ?? null } }),
       }),
     );
   }
+
 }

@@ -1,7 +1,7 @@
 import { UnknownJobError } from '../errors.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
 import { admissionKey, taskSortKey } from './items.js';
-import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
+import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
 interface Partition {
   header?: JobHeader;
@@ -170,21 +170,23 @@ export class InMemoryJobStore implements JobStore {
     return this.admissions.get(admissionKey(scope).sk);
   }
 
-  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean> {
+  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<Admission> {
     const key = admissionKey(scope).sk;
     const running = this.admissions.get(key) ?? new Map<string, AdmissionEntry>();
-    if (running.has(jobId)) return true;
-    if (running.size >= limit) return false;
+    const held = running.has(jobId);
+    if (!held && running.size >= limit) return 'refused';
     running.set(jobId, { ...entry });
     this.admissions.set(key, running);
-    return true;
+    return held ? 'renewed' : 'added';
   }
 
   async admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>> {
     return Object.fromEntries([...(this.scope(scope) ?? [])].map(([jobId, entry]) => [jobId, { ...entry }]));
   }
 
-  async release(scope: AdmissionScope, jobId: string): Promise<void> {
-    this.scope(scope)?.delete(jobId);
+  async release(scope: AdmissionScope, jobId: string, entry?: AdmissionEntry): Promise<void> {
+    const running = this.scope(scope);
+    if (entry && running?.get(jobId)?.token !== entry.token) return;
+    running?.delete(jobId);
   }
 }
