@@ -65,6 +65,8 @@ const FAN_OUT_CONCURRENCY = 16;
  * back after this long.
  */
 const CREATION_GRACE_MS = 60_000;
+/** How often a job's run reads how many jobs share the samplers. */
+const SHARE_REFRESH_MS = 5_000;
 /** Longest Retry-After we suggest: jobs usually end long before their deadline. */
 const MAX_RETRY_AFTER_SECONDS = 30;
 
@@ -261,7 +263,7 @@ export async function settleJob(jobId: string, deps: JobDeps, owner?: string): P
     if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
       // Do one round of the run's work right here (starting the next wave of tasks), then hand over to a
       // new run. Should the new run's event be lost too, the next wave waits for the next revival.
-      await startTasks(header, tasks, deps);
+      await startTasks(header, tasks, await jobShare(deps), deps);
       await deps.startRun(jobId);
     }
   }
@@ -331,11 +333,11 @@ async function jobShare(deps: JobDeps): Promise<number> {
  * conditional write on the invocation count) makes a duplicated run harmless: each invocation number
  * is started once. Returns how many were started.
  */
-async function startTasks(header: JobHeader, stored: readonly TaskItem[], deps: JobDeps): Promise<number> {
-  const share = await jobShare(deps);
+async function startTasks(header: JobHeader, stored: readonly TaskItem[], share: number, deps: JobDeps): Promise<number> {
   const tasks = allTasks(header, stored);
   const next = tasksToStart(header, tasks, deps.now(), { stallMs: deps.stallMs, unheardMs: deps.unheardMs }, share);
-  const reportIntervalMs = reportIntervalFor(share, deps.reportIntervalMs, jobBudget(deps.partitionWriteUnitsPerSecond));
+  // As many tasks report at once as the job runs at once: its share, or all its tasks if fewer.
+  const reportIntervalMs = reportIntervalFor(Math.min(share, header.tasks), deps.reportIntervalMs, jobBudget(deps.partitionWriteUnitsPerSecond));
   let started = 0;
   await forEachLimited(next, FAN_OUT_CONCURRENCY, async (task) => {
     if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now(), task))) return;
@@ -371,6 +373,9 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   const slowMs = Math.max(deps.pollIntervalMs, fastMs);
   let pollMs = fastMs;
   let lastEnded = -1;
+  // The share changes only as jobs come and go: read it every few seconds, not every poll.
+  let share = await jobShare(deps);
+  let shareReadAt = deps.now();
   for (;;) {
     if (deps.now() - lastBeat >= beatEveryMs) {
       lastBeat = deps.now();
@@ -379,7 +384,11 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());
     if (isFinal(view.status)) return view;
-    const started = await startTasks(header, tasks, deps);
+    if (deps.now() - shareReadAt >= SHARE_REFRESH_MS) {
+      share = await jobShare(deps);
+      shareReadAt = deps.now();
+    }
+    const started = await startTasks(header, tasks, share, deps);
     if (remainingMs() < 2 * slowMs + 5_000) {
       await deps.startRun(jobId);
       return view;
@@ -396,9 +405,11 @@ export async function waitForJob(jobId: string, owner: string, until: number, de
   for (;;) {
     const started = deps.now();
     const view = await settleJob(jobId, deps, owner);
+    // Each read is a Query of the whole job: no more often than its read budget allows.
+    const pauseMs = Math.max(250, pollFloorMs(view.tasks, jobBudget(deps.partitionWriteUnitsPerSecond)));
     // Stop early enough that one more read would not overrun `until`.
     const readMs = deps.now() - started;
-    if (isFinal(view.status) || deps.now() + 250 + readMs >= until) return view;
-    await deps.sleep(250);
+    if (isFinal(view.status) || deps.now() + pauseMs + readMs >= until) return view;
+    await deps.sleep(pauseMs);
   }
 }

@@ -467,6 +467,14 @@ describe('admission', () => {
     expect(world.memory.snapshot().filter((j) => j.header!.status === 'RUNNING').map((j) => j.header!.owner)).toEqual([BOB]);
   });
 
+  it('gives a small job the configured report interval, however large its share', async () => {
+    const world = new World({ samplerConcurrency: 1000 });
+    world.behave = () => 'silent';
+    const { view } = await world.submit(request(3));
+    await world.run(view.jobId, 10_000);
+    expect(new Set(world.started().map((e) => e.reportIntervalMs))).toEqual(new Set([1000]));
+  });
+
   it('shares the samplers\' concurrency between the running jobs, and lengthens their report interval with their share', async () => {
     // Alone, a job may run all 1,000 invocations at once, reporting every 10 s (100 reports a second).
     const alone = new World({ samplerConcurrency: 1000 });
