@@ -53,7 +53,8 @@ export async function applyProgressEvent(event: ProgressEvent, store: JobStore, 
     // A run's first report (asking where its task stands): a task started after its job ended (claimed
     // by a run just as the job was cancelled or failed) has no stopped item to tell it; the header does.
     const header = await store.loadHeader(report.jobId);
-    if (header?.status !== 'RUNNING' || header.cancelRequestedAt !== undefined) return { ...answer, cancelled: true };
+    const stopped = header === undefined || header.status === 'CANCELLED' || header.status === 'FAILED' || header.cancelRequestedAt !== undefined;
+    if (stopped) return { ...answer, cancelled: true };
   }
   return answer;
 }

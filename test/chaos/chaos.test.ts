@@ -324,7 +324,7 @@ describe('chaos: special cases', () => {
 });
 
 describe('chaos: the table afterwards', () => {
-  it('holds no job still RUNNING and no item without a TTL', async () => {
+  it('holds no job still RUNNING, no item without a TTL but the admission items, and no place taken', async () => {
     // Judges what the tests above left behind: run on its own, there is nothing to judge.
     expect(followed.size, 'jobs followed by the tests above (run the whole file)').toBeGreaterThan(0);
     await quiesce();
@@ -333,9 +333,12 @@ describe('chaos: the table afterwards', () => {
     const running = [...jobs.entries()].filter(([, j]) => j.header?.status === 'RUNNING').map(([id]) => id);
     // Every job was followed to its end through the API; none may be left RUNNING.
     expect(running).toEqual([]);
-    for (const job of jobs.values()) {
+    const { ADMISSION: admission, ...jobItems } = Object.fromEntries(jobs);
+    for (const job of Object.values(jobItems)) {
       expect(job.other).toEqual([]);
       for (const item of [job.header!, ...job.tasks]) expect(typeof item.expiresAt).toBe('number');
     }
+    // Every job ended, so none holds a place (the admission items themselves live on, without TTL).
+    for (const scope of admission?.other ?? []) expect(scope.running).toEqual({});
   });
 });

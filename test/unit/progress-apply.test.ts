@@ -29,6 +29,12 @@ describe('the progress function', () => {
     expect(await applyProgressEvent({ jobId: JOB, taskId: 0, done: 0, inside: 0 }, store, 5)).toEqual({ cancelled: true, done: 0, inside: 0 });
   });
 
+  it('does not tell a run of a job that succeeded to stop: its task is done, and it says so', async () => {
+    await store.applyReport({ jobId: JOB, taskId: 0, done: 16_384, inside: 12_000 }, 2);
+    await store.finishJob(JOB, { status: 'SUCCEEDED', done: 16_384, inside: 12_000 }, 3);
+    expect(await applyProgressEvent({ jobId: JOB, taskId: 0, done: 0, inside: 0 }, store, 5)).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
+  });
+
   it('tells it too once a cancel was requested, before the job is settled', async () => {
     await store.requestCancel(JOB, 2);
     expect((await applyProgressEvent({ jobId: JOB, taskId: 0, done: 0, inside: 0 }, store, 5)) as { cancelled: boolean }).toMatchObject({ cancelled: true });
