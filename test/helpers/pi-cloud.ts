@@ -62,6 +62,9 @@ export function usePiCloud(options: PiCloudOptions = {}): PiCloud {
 export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiCloud> {
   const templatePath = await ensureSynth();
   const { env = {}, keepLogs = 20_000, ...cloudOptions } = options;
+  // The orchestrator chooses each sampler run's report interval (the sampler's own is its fallback):
+  // a test's sampler interval is the orchestrator's too.
+  const reportIntervalMs = env.sampler?.reportIntervalMs ?? QUICK.reportIntervalMs;
   const logs: string[] = [];
   const cloud = await startLocalCloud({
     templatePath,
@@ -80,9 +83,10 @@ export async function startPiCloud(options: PiCloudOptions = {}): Promise<PiClou
           samplerMaxEventAgeSeconds: QUICK.samplerMaxEventAgeSeconds,
           maxRunningJobs: QUICK.maxRunningJobs,
           maxRunningJobsPerCaller: QUICK.maxRunningJobsPerCaller,
+          reportIntervalMs,
           ...env.orchestrator,
         },
-        sampler: { reportIntervalMs: QUICK.reportIntervalMs, ...env.sampler },
+        sampler: { ...env.sampler, reportIntervalMs },
         progress: env.progress,
       }),
       ...cloudOptions.envOverrides,
