@@ -1,6 +1,8 @@
 // The local cloud's speed, as a user of it sees it: warm Invoke latency through the SDK, the
-// overhead of a job that does almost no sampling, and the tutorial's job end to end.
+// overhead of a job that does almost no sampling, the tutorial's job end to end, and big jobs
+// (many tasks, many samples) on the local cloud with AWS's quotas, against the kernel.
 // Not a test: it prints figures and how they compare with the targets.
+// `npm run bench:local -- scale` runs only the big jobs.
 import '../cli/env.js';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +14,7 @@ import { formatCount } from '../cli/numbers.js';
 import { ensureSynth } from '../cli/synth.js';
 import { jobKey } from '../functions/shared/store/items.js';
 import { startLocalCloud } from '../local/index.js';
+import { kernelSamplesPerSecond, marginalThroughput, timeJob, type ScaleJobResult } from './scale-jobs.js';
 import { quantile } from './stats.js';
 
 const NOOP_TEMPLATE = fileURLToPath(new URL('./local-fixture/Noop.template.json', import.meta.url));
@@ -21,9 +24,16 @@ const JOB_RUNS = 5;
 /** Fast polls resolve the end of a short job; the stage's throttle (10 rps, burst 20) allows them. */
 const POLL_MS = 50;
 
-const TARGETS = { invokeP50Ms: 5, invokeP99Ms: 20, tutorialMs: 500 };
+const TARGETS = { invokeP50Ms: 5, invokeP99Ms: 20, tutorialMs: 500, manyTasksMs: 5_000, manySamplesMs: 2_000, marginalOfKernels: 0.85 };
 const OVERHEAD_JOB: JobRequest = { samples: 163_840, tasks: 10 }; // 10 tasks × 1 block
 const TUTORIAL_JOB: JobRequest = { samples: 100_000_000, tasks: 10 }; // 10 tasks × 10,000,000
+/** Per-task costs: 1,000 tasks of 20,000 samples (the kernel needs about 0.04 s for all of them). */
+const MANY_TASKS_JOB: JobRequest = { samples: 2e7, tasks: 1_000 };
+/** Per-poll and start-up costs beside real sampling: 100 tasks of 10^7 samples. */
+const MANY_SAMPLES_JOB: JobRequest = { samples: 1e9, tasks: 100 };
+/** Steady state: two long tasks, measured between two reads well after the start, then cancelled. */
+const LONG_JOB: JobRequest = { samples: 1e10, tasks: 2 };
+const LONG_JOB_WINDOW = { warmupMs: 4_000, windowMs: 8_000 };
 
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 
@@ -92,6 +102,63 @@ async function jobTimings(): Promise<{ overhead: JobTiming[]; tutorial: JobTimin
   }
 }
 
+/** The big jobs, one after the other on one local cloud with AWS's quotas (the default). */
+async function scaleJobs(): Promise<{ kernel: number; rows: { label: string; target: string; met?: boolean; cores: number; result: ScaleJobResult }[] }> {
+  const templatePath = await ensureSynth({ log: (line) => console.log(line) });
+  // The kernel first, on an otherwise idle process: what one core of this machine samples per second.
+  const kernel = kernelSamplesPerSecond(2);
+  const cloud = await startLocalCloud({ templatePath });
+  const client = new ApiClient({ endpoint: cloud.apiUrl, region: cloud.region, credentials: cloud.credentials });
+  const cores = (request: JobRequest) => Math.min(request.tasks, cpus().length);
+  try {
+    const manyTasks = await timeJob(cloud, client, MANY_TASKS_JOB);
+    const manySamples = await timeJob(cloud, client, MANY_SAMPLES_JOB);
+    const long = await marginalThroughput(cloud, client, LONG_JOB, LONG_JOB_WINDOW);
+    return {
+      kernel,
+      rows: [
+        { label: 'many tasks', target: `≤ ${TARGETS.manyTasksMs / 1000} s`, met: manyTasks.wallMs <= TARGETS.manyTasksMs, cores: cores(MANY_TASKS_JOB), result: manyTasks },
+        { label: 'many samples', target: `≤ ${TARGETS.manySamplesMs / 1000} s`, met: manySamples.wallMs <= TARGETS.manySamplesMs, cores: cores(MANY_SAMPLES_JOB), result: manySamples },
+        {
+          label: `long job, marginal over ${LONG_JOB_WINDOW.windowMs / 1000} s`,
+          target: `≥ ${TARGETS.marginalOfKernels} of the kernels`,
+          met: long.samplesPerSecond / (kernel * cores(LONG_JOB)) >= TARGETS.marginalOfKernels,
+          cores: cores(LONG_JOB),
+          result: long,
+        },
+      ],
+    };
+  } finally {
+    await cloud.stop();
+  }
+}
+
+function printScale({ kernel, rows }: Awaited<ReturnType<typeof scaleJobs>>): void {
+  const pass = (ok: boolean | undefined) => (ok ? 'yes' : 'NO');
+  const mb = (value: number) => `${Math.round(value)} MB`;
+  console.log('');
+  console.log(
+    table([
+      ['big job', 'wall time', 'samples/s', 'of the kernel on N cores', 'worker processes (peak)', 'RSS host + workers (peak)', 'target', 'met'],
+      ...rows.map(({ label, target, met, cores, result }) => [
+        `${label}: ${formatCount(result.request.samples)} samples, ${result.request.tasks} tasks`,
+        `${(result.wallMs / 1000).toFixed(2)} s`,
+        formatCount(Math.round(result.samplesPerSecond)),
+        `${(result.samplesPerSecond / (kernel * cores)).toFixed(3)} (N = ${cores})`,
+        String(result.peakWorkers),
+        `${mb(result.peakHostRssMb)} + ${mb(result.peakWorkersRssMb)}`,
+        target,
+        pass(met),
+      ]),
+    ]),
+  );
+  console.log('');
+  console.log(
+    `Kernel in this process: ${formatCount(Math.round(kernel))} samples/s on one core. Big jobs run on one local cloud with AWS's quotas, ` +
+      'timed from POST /jobs to the first GET showing SUCCEEDED, polling as `npm start` does; the long job is cancelled after its window.',
+  );
+}
+
 const median = (values: number[]) => quantile(values, 0.5);
 
 function table(rows: string[][]): string {
@@ -104,6 +171,11 @@ async function main(): Promise<void> {
   const cpu = cpus();
   console.log(`Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, Node.js ${process.version}, ${process.platform}/${process.arch}`);
   console.log(`Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  if (process.argv.includes('scale')) {
+    printScale(await scaleJobs());
+    console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    return;
+  }
 
   const latency = await invokeLatency();
   const { overhead, tutorial } = await jobTimings();
@@ -135,6 +207,7 @@ async function main(): Promise<void> {
       'is when the last task report reached the table. Tutorial job throughput (warm median): ' +
       `${formatCount(Math.round((TUTORIAL_JOB.samples / tutorialWarm) * 1000))} samples/s; π = ${tutorial.at(-1)!.pi}.`,
   );
+  printScale(await scaleJobs());
   console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 

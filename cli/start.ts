@@ -29,7 +29,7 @@ const DEFAULT_LOG_FILE = join(ROOT, '.local-state', 'start.log');
  * Read a job often while it is young, so a short job's end shows at once, then settle at a few reads
  * a second: within the stage's default throttle (10 requests/s, burst 20) either way.
  */
-const localPollMs = (elapsedMs: number) => Math.min(250, Math.max(50, elapsedMs / 10));
+export const localPollMs = (elapsedMs: number) => Math.min(250, Math.max(50, elapsedMs / 10));
 /** A deployed stage: every read is a Lambda invocation, so back off to one a second. */
 const remotePollMs = (elapsedMs: number) => Math.min(1000, Math.max(200, elapsedMs / 5));
 
