@@ -57,7 +57,7 @@ export async function timeJob(cloud: LocalCloud, client: ApiClient, request: Job
   const stop = watchProcesses(cloud);
   const started = performance.now();
   const job = await client.submitJob(request);
-  const final = await client.waitForJob(job.jobId, { intervalMs: localPollMs });
+  const final = await client.waitForJob(job.jobId, { intervalMs: localPollMs(request.tasks) });
   const wallMs = performance.now() - started;
   if (final.status !== 'SUCCEEDED') throw new Error(`job ${final.jobId} ended ${final.status}: ${final.reason ?? ''}`);
   return { request, wallMs, status: final.status, samplesPerSecond: (request.samples / wallMs) * 1000, ...stop() };
