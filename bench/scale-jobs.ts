@@ -22,7 +22,8 @@ export interface ScaleJobResult {
   peakWorkersRssMb: number;
 }
 
-const SAMPLE_EVERY_MS = 200;
+/** Often enough to catch the pools at their peak; rarely enough to cost the host nothing noticeable. */
+const SAMPLE_EVERY_MS = 500;
 
 /** Resident memory of a process from /proc (Linux); 0 where /proc is absent. */
 function rssBytes(pid: number): number {
