@@ -24,7 +24,8 @@ the local cloud, submits the job through the signed API, shows progress and prin
   --log-file <path>  where the functions' logs go
   --port <n>         local API port (default: a free one)
   --interval <ms>    how often to read the job's progress (default: from 50 ms for a young job
-                     to 250 ms, or 200 ms to 1 s with --endpoint)
+                     to 250 ms, and never more often than every tasks/2 ms: 500 ms for 1,000
+                     tasks; 200 ms to 1 s with --endpoint)
 `,
   local: `Usage: npm run local -- [options]
 

@@ -27,9 +27,13 @@ const DEFAULT_LOG_FILE = join(ROOT, '.local-state', 'start.log');
 
 /**
  * Read a job often while it is young, so a short job's end shows at once, then settle at a few reads
- * a second: within the stage's default throttle (10 requests/s, burst 20) either way.
+ * a second: within the stage's default throttle (10 requests/s, burst 20) either way. A GET reads
+ * every task item of the job (a whole-job Query, then the view over IPC and HTTP), so a big job is
+ * read at most once per half a millisecond per task: every 500 ms for 1,000 tasks, as often as
+ * before for 100 or fewer.
  */
-const localPollMs = (elapsedMs: number) => Math.min(250, Math.max(50, elapsedMs / 10));
+export const localPollMs = (tasks: number) => (elapsedMs: number) =>
+  Math.min(Math.max(250, tasks / 2), Math.max(50, elapsedMs / 10, tasks / 2));
 /** A deployed stage: every read is a Lambda invocation, so back off to one a second. */
 const remotePollMs = (elapsedMs: number) => Math.min(1000, Math.max(200, elapsedMs / 5));
 
@@ -87,7 +91,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     let final: JobView;
     try {
       final = await client.waitForJob(job.jobId, {
-        intervalMs: options.intervalMs ?? (options.endpoint ? remotePollMs : localPollMs),
+        intervalMs: options.intervalMs ?? (options.endpoint ? remotePollMs : localPollMs(job.tasks)),
         signal,
         onUpdate: (view) => display!.update(view),
       });
