@@ -16,8 +16,12 @@ const WORKER_RUNTIME = fileURLToPath(new URL('./worker-runtime.mjs', import.meta
 const INIT_TIMEOUT_MS = 10_000;
 /** Worker processes per function unless capped otherwise: enough to keep the machine's cores busy. */
 export const DEFAULT_MAX_WORKERS = Math.max(4, 2 * availableParallelism());
-/** An invocation waiting this long while no worker came free gets one more worker beyond the cap. */
-const GROW_AFTER_MS = 250;
+/**
+ * An invocation waiting this long while no worker came free gets one more worker beyond the cap: long
+ * enough that short invocations slowed by a busy machine (a sampler waiting on its reports) do not
+ * grow the pool, where each new process costs a cold start.
+ */
+const GROW_AFTER_MS = 1_000;
 /** A worker beyond the cap that stays idle this long exits. */
 const RETIRE_IDLE_MS = 5_000;
 

@@ -122,8 +122,8 @@ describe('worker processes', () => {
     expect(pids.size).toBeLessThanOrEqual(cap);
     expect(initsOf(Q.holdA)).toBe(pids.size);
 
-    // Three times the cap of invocations holding their workers for 2 s: all complete, on more workers than the cap.
-    const outs = await Promise.all([...Array(6).keys()].map(() => call(c, Q.holdB, { ms: 2_000 })));
+    // Three times the cap of invocations holding their workers for 2.5 s: all complete, on more workers than the cap.
+    const outs = await Promise.all([...Array(6).keys()].map(() => call(c, Q.holdB, { ms: 2_500 })));
     expect(outs.map((o) => (o as { StatusCode?: number }).StatusCode)).toEqual([200, 200, 200, 200, 200, 200]);
     expect(c.cloud.quotaCounters().functions[Q.holdB]!.peakConcurrency).toBe(6);
     const served = new Set(outs.map((o) => json<{ pid: number }>((o as { Payload: Uint8Array }).Payload).pid));
