@@ -5,7 +5,8 @@
 // must end SUCCEEDED with the fault-free count; every refusal must be a 429 TooManyJobs with
 // Retry-After that wrote nothing; the running jobs never exceed the limits; no task is started again
 // only because it waited for concurrency. The same code is a smoke in `npm test` and the full run in
-// `npm run test:chaos` (SCALE_JOBS sizes either). Seeded by test/helpers/seed.ts: SCALE_SEED replays.
+// `npm run test:chaos` (SCALE_JOBS and SCALE_BIG_JOB_TASKS size either). Seeded by test/helpers/seed.ts:
+// SCALE_SEED replays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -21,11 +22,11 @@ import { suiteSeed } from '../helpers/seed.js';
 
 const { seed: SEED, replay } = suiteSeed('SCALE_SEED', 20_261_130, 'test/scale/scale.test.ts');
 
-/** The full run in the campaign loop, a smoke in `npm test`; SCALE_JOBS overrides either. */
+/** The full run in the campaign loop (`npm run test:chaos`), a smoke in `npm test`; SCALE_JOBS and SCALE_BIG_JOB_TASKS override either. */
 const CAMPAIGN = process.env.TEST_LOOP === 'test:chaos';
-const JOBS = positiveInteger('SCALE_JOBS', CAMPAIGN ? 12 : 6);
+const JOBS = wholeNumber('SCALE_JOBS', CAMPAIGN ? 12 : 6, 2, 100);
 /** The big job: one task per block, so it is many tasks and little sampling. */
-const BIG_JOB_TASKS = 1000;
+const BIG_JOB_TASKS = wholeNumber('SCALE_BIG_JOB_TASKS', CAMPAIGN ? 1000 : 100, 1, 1000);
 
 /**
  * AWS's quotas times 1/20: account concurrency 50 (unreserved minimum 5), 50 WCU/s and 150 RCU/s per
@@ -62,11 +63,11 @@ const FAULTS: FaultConfig = {
   dynamodb: { throughputExceeded: 0.01, throttling: 0.01 },
 };
 
-function positiveInteger(name: string, fallback: number): number {
+function wholeNumber(name: string, fallback: number, min: number, max: number): number {
   const text = process.env[name];
   if (text === undefined || text === '') return fallback;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 2) throw new Error(`${name}=${text}: a whole number of jobs, at least 2`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${name}=${text}: a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -76,7 +77,7 @@ let table: { db: DynamoDBDocumentClient; name: string };
 const clients = {} as Record<LocalPrincipalName, ApiClient>;
 
 beforeAll(async () => {
-  process.stdout.write(`scale: ${JOBS} jobs, quotas x${QUOTA_SCALE} (replay: ${replay})\n`);
+  process.stdout.write(`scale: ${JOBS} jobs, the big one of ${BIG_JOB_TASKS} tasks, quotas x${QUOTA_SCALE} (replay: ${replay})\n`);
   env = await startPiCloud({
     quotas: QUOTA_SCALE,
     // The service's own limits are under test here; the stage's request rate is not.
@@ -91,7 +92,6 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (process.env.DEBUG_LOG) (await import('node:fs')).writeFileSync(process.env.DEBUG_LOG, env.logs.join('\n'));
   table?.db.destroy();
   await env?.stop();
 });
@@ -193,13 +193,28 @@ async function tableSnapshot(): Promise<{ keys: string[]; admission: Record<stri
   };
 }
 
+/** Whether a payload (a sampler event, a report, a failure record) is about this task. */
+const aboutTask = (payload: string, jobId: string, taskId: number) => payload.includes(jobId) && new RegExp(`"taskId":${taskId}[,}]`).test(payload);
+
 /** Whether an injected fault hit this task: its events, its reports, its failure records, its item. */
 function faultHitTask(fault: FaultEvent, jobId: string, taskId: number): boolean {
-  if (!fault.subject.includes(jobId)) return false;
-  return new RegExp(`"taskId":${taskId}[,}]`).test(fault.subject) || fault.subject.includes(`"${taskSortKey(taskId)}"`);
+  return aboutTask(fault.subject, jobId, taskId) || (fault.subject.includes(jobId) && fault.subject.includes(`"${taskSortKey(taskId)}"`));
 }
 
 const shortId = (jobId: string) => jobId.slice(0, 8);
+
+/** A task's sampler invocations, for a finding: which invocation, admitted when (ms after the job's creation), for how long, how it ended. */
+function samplerHistory(jobId: string, taskId: number, createdAt: number): string {
+  const runs = env.cloud
+    .invocations('sampler')
+    .filter((r) => aboutTask(r.payload, jobId, taskId))
+    .map((r) => {
+      const invocation = (JSON.parse(r.payload) as { invocation?: number }).invocation;
+      const ran = r.endedAt === undefined ? 'not ended' : `${r.endedAt - r.startedAt} ms ${r.ok ? 'ok' : `failed: ${r.result?.slice(0, 80)}`}`;
+      return `#${invocation} admitted at +${r.startedAt - createdAt} ms, ${ran}`;
+    });
+  return `sampler invocations: ${runs.join('; ') || 'none'}`;
+}
 
 describe('scale: the service within its limits and the scaled quotas', () => {
   it('a refused burst is 429 TooManyJobs with Retry-After and writes nothing, for a caller at its limit and for a full stack', async () => {
@@ -296,7 +311,7 @@ describe('scale: the service within its limits and the scaled quotas', () => {
         if (task.invocations <= 1) continue;
         restarts += task.invocations - 1;
         if (!faults.some((f) => faultHitTask(f, jobId, task.taskId))) {
-          unexplained.push(`job ${jobId} task ${task.taskId}: ${task.invocations} invocations, no fault hit it (failure: ${task.failure ?? 'none'})`);
+          unexplained.push(`job ${jobId} task ${task.taskId}: ${task.invocations} invocations, no fault hit it; ${samplerHistory(jobId, task.taskId, stored.get(jobId)!.header!.createdAt)}`);
         }
       }
     }
