@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import { orchestratorConfig } from '../functions/orchestrator/config.js';
 import { progressConfig } from '../functions/progress/config.js';
 import { samplerConfig } from '../functions/sampler/config.js';
+import { PARTITION_WRITE_UNITS_PER_SECOND } from '../functions/shared/job.js';
 import { ORCHESTRATOR_TIMEOUT_SECONDS, resolveLimits, SAMPLER_TIMEOUT_SECONDS, type PiLimitProps, type PiLimits } from './limits.js';
 import { PiApi } from './pi-api.js';
 import { invokeOnly, PiFunction } from './pi-function.js';
@@ -93,6 +94,7 @@ export class PiStack extends Stack {
         samplerMaxEventAgeSeconds: limits.samplerMaxEventAgeSeconds,
         maxRunningJobs: limits.maxRunningJobs,
         maxRunningJobsPerCaller: limits.maxRunningJobsPerCaller,
+        partitionWriteUnitsPerSecond: PARTITION_WRITE_UNITS_PER_SECOND,
         pollIntervalMs: limits.pollIntervalMs,
         taskRestarts: limits.taskRestarts,
         stallSeconds: limits.stallSeconds,
@@ -150,9 +152,10 @@ export class PiStack extends Stack {
 
   /** Each function may call exactly what it calls, on exactly the resources it uses. */
   private grantLeastPrivilege(): void {
-    // The orchestrator creates jobs (Put, BatchWrite of task items), reads them (Query, Get) and
-    // moves their state (Update). No Scan, no DeleteItem: items leave by TTL.
-    this.orchestrator.allowTable(this.table, 'BatchWriteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem');
+    // The orchestrator admits and creates jobs and writes a task's item at its first start (Put,
+    // Update), reads them (Query, Get) and moves their state (Update). No Scan, no DeleteItem, no
+    // BatchWrite (every write is conditional): items leave by TTL.
+    this.orchestrator.allowTable(this.table, 'GetItem', 'PutItem', 'Query', 'UpdateItem');
     this.orchestrator.allowInvoke(this.sampler);
     // Self-invocation (the async "run" event) in its own policy: the function's role default
     // policy is a dependency of the function, so naming the function's ARN there would be a cycle.

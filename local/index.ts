@@ -15,13 +15,14 @@ import { ApiGateway, type IamPrincipal } from './apigateway/server.js';
 import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
-import { startDynamoDbFront } from './faults/dynamodb-front.js';
+import { startDynamoDbFront, type DynamoDbQuotaCounters } from './dynamodb-front.js';
 import { close, endpointOf, listen } from './http.js';
 import { chooseNode } from './lambda/node-binary.js';
 import { warning } from './log.js';
 
 export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind, Quotas, ConcurrencyCounters };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
+export type { DynamoDbQuotaCounters, PartitionCounters } from './dynamodb-front.js';
 export { WARNING_PREFIX } from './log.js';
 
 export interface LocalCloudOptions {
@@ -89,7 +90,7 @@ export interface LocalFaults {
   configure(config: FaultConfig): void;
   /** Forgets counts and events. */
   clear(): void;
-  /** The DynamoDB endpoint the functions use: the fault front before the DynamoDB server. */
+  /** The DynamoDB endpoint the functions use (`functionsDynamodbEndpoint`): the front that injects the faults. */
   dynamodbEndpoint: string;
 }
 
@@ -97,8 +98,10 @@ export interface LocalCloud {
   /** Stage base URL, e.g. `http://127.0.0.1:PORT/prod/` (empty when the stack has no REST API). */
   apiUrl: string;
   lambdaEndpoint: string;
-  /** The DynamoDB server itself (with faults configured, the functions go through `faults.dynamodbEndpoint`). */
+  /** The DynamoDB server itself. */
   dynamodbEndpoint: string;
+  /** The DynamoDB the functions use: the front that meters and throttles their requests (and injects faults). */
+  functionsDynamodbEndpoint: string;
   /** The default principal's (`local-cloud`) credentials; any work for Lambda and DynamoDB. */
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** The credentials of each test principal (LOCAL_PRINCIPALS); IAM-authorized API methods accept any of them. */
@@ -139,8 +142,8 @@ export interface QuotaCounters {
   account: ConcurrencyCounters;
   /** By logical id; `invocations` counts those admitted. */
   functions: Record<string, ConcurrencyCounters & { invocations: number }>;
-  /** DynamoDB's throughput counters (filled by the DynamoDB front when it is there). */
-  dynamodb?: unknown;
+  /** The functions' DynamoDB capacity units and throttles, by partition key. */
+  dynamodb: DynamoDbQuotaCounters;
 }
 
 /** Dummy credentials: the local cloud never sees real ones. */
@@ -274,13 +277,10 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     let lambda: LambdaService | undefined;
     const lambdaServer = await listen((req, res) => lambda!.handle(req, res), opts.lambdaPort ?? 0);
     cleanup.push(() => close(lambdaServer));
-    let functionsDynamoDb = dynamo.endpoint;
-    if (injector) {
-      const front = await startDynamoDbFront(dynamo.endpoint, injector, log);
-      cleanup.push(() => front.stop());
-      functionsDynamoDb = front.endpoint;
-    }
-    const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: functionsDynamoDb };
+    // The functions reach DynamoDB through the front: metered by partition, throttled when hot, with faults if configured.
+    const dynamoFront = await startDynamoDbFront(dynamo.endpoint, { tables: stack.tables, quotas, ...(injector && { faults: injector }), log });
+    cleanup.push(() => dynamoFront.stop());
+    const endpoints = { lambda: endpointOf(lambdaServer), dynamodb: dynamoFront.endpoint };
     lambda = new LambdaService(stack.functions, stack.queues, (def) => workerEnv(def, endpoints), {
       log,
       retryDelayMs: numberOption(opts.retryDelayMs, 'LOCAL_CLOUD_RETRY_DELAY_MS', MS_RANGE, 1_000),
@@ -322,6 +322,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       apiUrl,
       lambdaEndpoint: endpoints.lambda,
       dynamodbEndpoint: dynamo.endpoint,
+      functionsDynamodbEndpoint: endpoints.dynamodb,
       credentials: { ...LOCAL_CREDENTIALS },
       principals: Object.fromEntries(
         Object.entries(LOCAL_PRINCIPALS).map(([name, p]) => [name, { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey }]),
@@ -338,8 +339,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         runtimesOf(fn)
           .flatMap((rt) => rt.records.toArray().map((r) => ({ ...r })))
           .sort((a, b) => a.startedAt - b.startedAt),
-      quotaCounters: () => ({ quotas, ...service.quotaCounters() }),
-      resetQuotaCounters: () => service.resetQuotaCounters(),
+      quotaCounters: () => ({ quotas, ...service.quotaCounters(), dynamodb: dynamoFront.counters() }),
+      resetQuotaCounters: () => {
+        service.resetQuotaCounters();
+        dynamoFront.reset();
+      },
       ...(injector && {
         faults: {
           counts: () => injector.counts(),
@@ -352,7 +356,7 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       sweepExpiredItems: () => dynamo.sweepExpired(),
       stop: stopAll,
     };
-    log(`[local] API ${apiUrl || '(none)'} · Lambda ${endpoints.lambda} · DynamoDB ${dynamo.endpoint}${injector ? ` (functions: ${endpoints.dynamodb}, with faults)` : ''}`);
+    log(`[local] API ${apiUrl || '(none)'} · Lambda ${endpoints.lambda} · DynamoDB ${dynamo.endpoint} (functions: ${endpoints.dynamodb}${injector ? ', with faults' : ''})`);
     return cloud;
   } catch (err) {
     await stopAll();

@@ -22,6 +22,8 @@ const VARIABLES = {
   /** RUNNING jobs at most, in the stack and per IAM principal. */
   maxRunningJobs: intVariable('MAX_RUNNING_JOBS', 1, 10_000),
   maxRunningJobsPerCaller: intVariable('MAX_RUNNING_JOBS_PER_CALLER', 1, 10_000),
+  /** DynamoDB's per-partition write limit, which a job's budget is cut from: AWS's 1,000, less in scaled-down local runs. */
+  partitionWriteUnitsPerSecond: intVariable('PARTITION_WRITE_UNITS_PER_SECOND', 1, 1_000),
   pollIntervalMs: intVariable('POLL_INTERVAL_MS', 1, 60_000),
   /** How often a task may be started again after it failed or went silent. */
   taskRestarts: intVariable('TASK_RESTARTS', 0, 10),

@@ -31,6 +31,7 @@ const deps: ApiDeps = {
   reportIntervalMs: config.reportIntervalMs,
   maxRunningJobs: config.maxRunningJobs,
   maxRunningJobsPerCaller: config.maxRunningJobsPerCaller,
+  partitionWriteUnitsPerSecond: config.partitionWriteUnitsPerSecond,
   estimateWaitMs: config.estimateWaitSeconds * 1000,
   limits: {
     maxTasks: config.maxTasks,

@@ -4,7 +4,7 @@ import {
   boundFailure,
   deriveOutcome,
   isFinal,
-  JOB_BULK_WRITES_PER_SECOND,
+  jobBudget,
   planTasks,
   pollFloorMs,
   reportIntervalFor,
@@ -17,7 +17,7 @@ import {
   type SamplerEvent,
   type TaskItem,
 } from '../shared/job.js';
-import type { AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
+import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {
@@ -44,6 +44,8 @@ export interface JobDeps {
   /** RUNNING jobs at most, in the stack and per caller. */
   maxRunningJobs: number;
   maxRunningJobsPerCaller: number;
+  /** The partition throughput a job's budget is cut from (AWS: 1,000 write units a second). */
+  partitionWriteUnitsPerSecond: number;
 }
 
 /** Who asks: the IAM principal (its ARN), and the request's idempotency key if it has one. */
@@ -63,6 +65,8 @@ const FAN_OUT_CONCURRENCY = 16;
  * back after this long.
  */
 const CREATION_GRACE_MS = 60_000;
+/** How often a job's run reads how many jobs share the samplers. */
+const SHARE_REFRESH_MS = 5_000;
 /** Longest Retry-After we suggest: jobs usually end long before their deadline. */
 const MAX_RETRY_AFTER_SECONDS = 30;
 
@@ -76,11 +80,11 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
 }
 
 /**
- * Writes `items` in chunks, at most JOB_BULK_WRITES_PER_SECOND a second: a job's bulk writes (its
- * task items, stopping its tasks) all go to its one partition, which takes 1,000 write units a second.
+ * Writes `items` in chunks of a tenth of the job's bulk budget every 100 ms: a job's bulk writes
+ * (stopping its tasks) all go to its one partition.
  */
 async function writePaced<T>(items: readonly T[], deps: JobDeps, write: (chunk: readonly T[]) => Promise<void>): Promise<void> {
-  const chunkSize = JOB_BULK_WRITES_PER_SECOND / 10;
+  const chunkSize = Math.max(1, Math.floor(jobBudget(deps.partitionWriteUnitsPerSecond).bulkWritesPerSecond / 10));
   for (let i = 0; i < items.length; i += chunkSize) {
     const started = deps.now();
     await write(items.slice(i, i + chunkSize));
@@ -102,8 +106,9 @@ function jobIdFor(caller: Caller): string {
 const notFound = (jobId: string) => new ApiError(404, 'JobNotFound', `job ${jobId} does not exist`);
 
 /**
- * Admits the job, then creates its header and starts its run; the run writes the task items. Past
- * the limits on running jobs it answers 429 and writes no job. Idempotent under an idempotency key.
+ * Admits the job, then creates its header and starts its run; a task's item is written when the task
+ * is first started. Past the limits on running jobs it answers 429 and writes no job. Idempotent
+ * under an idempotency key.
  */
 export async function submitJob(request: JobRequest, caller: Caller, deps: JobDeps): Promise<SubmitResult> {
   const jobId = jobIdFor(caller);
@@ -125,13 +130,20 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
     owner: caller.owner,
     ...(caller.idempotencyKey !== undefined && { idempotencyKey: caller.idempotencyKey }),
   };
-  await admit(header, deps);
+  const places = await admit(header, deps);
+  // Past the grace, a full scope may have taken the places for lost and given them away.
+  if (places.some(([, entry]) => deps.now() - entry.admittedAt > CREATION_GRACE_MS)) {
+    await releasePlaces(places, jobId, deps);
+    throw new ApiError(503, 'ServiceUnavailable', 'the job could not be created in time; repeat the request');
+  }
   if (!(await deps.store.createJob(header))) {
     // A concurrent request with the same key created it first.
     const existing = await deps.store.loadJob(jobId);
     if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
     return resume(existing, request, deps);
   }
+  // The places now hold a job that exists: never taken for a request that died.
+  for (const [scope, entry] of places) await deps.store.admit(scope, jobId, { ...entry, created: true }, 0);
   await deps.startRun(jobId);
   return { view: viewJob(header, [], now), created: true };
 }
@@ -155,19 +167,31 @@ function scopesOf(owner: string, deps: JobDeps): [AdmissionScope, number][] {
   ];
 }
 
+/** The places a submit took: each scope with the entry it wrote there. */
+type Places = [AdmissionScope, AdmissionEntry][];
+
 /**
  * Takes a place for the job in the stack's and the caller's running jobs, or throws 429 TooManyJobs
  * having taken none. A full scope is first cleared of jobs that ended without giving their place
- * back (their writer died, or their deadline passed with no run left to notice).
+ * back (their writer died, or their deadline passed with no run left to notice). A place the job
+ * already holds (a repeated request) is renewed.
  */
-async function admit(header: JobHeader, deps: JobDeps): Promise<void> {
-  const entry = { admittedAt: deps.now(), deadlineAt: header.deadlineAt };
-  const taken: AdmissionScope[] = [];
+async function admit(header: JobHeader, deps: JobDeps): Promise<Places> {
+  const places: Places = [];
+  const added: Places = [];
   for (const [scope, limit] of scopesOf(header.owner, deps)) {
-    if (!(await deps.store.admit(scope, header.jobId, entry, limit))) {
+    // Stamped at each admit: a place's grace counts from when it was taken, not from before a slow clearing.
+    let entry: AdmissionEntry = { admittedAt: deps.now(), deadlineAt: header.deadlineAt, token: randomUUID() };
+    let result = await deps.store.admit(scope, header.jobId, entry, limit);
+    if (result === 'refused') {
       const { freed, retryAfterSeconds } = await clearEnded(scope, deps);
-      if (freed === 0 || !(await deps.store.admit(scope, header.jobId, entry, limit))) {
-        for (const earlier of taken) await deps.store.release(earlier, header.jobId);
+      if (freed > 0) {
+        entry = { admittedAt: deps.now(), deadlineAt: header.deadlineAt, token: randomUUID() };
+        result = await deps.store.admit(scope, header.jobId, entry, limit);
+      }
+      if (result === 'refused') {
+        // Give back only the places this request added (a twin request may hold the others).
+        await releasePlaces(added, header.jobId, deps);
         const message =
           scope === 'stack'
             ? `the service is running its limit of ${limit} job(s) at once; retry after ${retryAfterSeconds} s`
@@ -175,13 +199,28 @@ async function admit(header: JobHeader, deps: JobDeps): Promise<void> {
         throw new ApiError(429, 'TooManyJobs', message, { 'retry-after': String(retryAfterSeconds) });
       }
     }
-    taken.push(scope);
+    places.push([scope, entry]);
+    if (result === 'added') added.push([scope, entry]);
   }
+  return places;
+}
+
+/** Gives places back, each only if it still holds the entry written (a place renewed since is kept). */
+async function releasePlaces(places: Places, jobId: string, deps: JobDeps): Promise<void> {
+  for (const [scope, entry] of places) await deps.store.release(scope, jobId, entry);
 }
 
 /** Gives the job's places back (each release is idempotent). */
 async function releaseJob(header: JobHeader, deps: JobDeps): Promise<void> {
   for (const [scope] of scopesOf(header.owner, deps)) await deps.store.release(scope, header.jobId);
+}
+
+/**
+ * A RUNNING job that may have ended with no run left to write it: past its deadline, cancelled, or its
+ * run silent for a stall limit. (A job whose run is alive is settled by that run.)
+ */
+function mayHaveEnded(header: JobHeader, deps: JobDeps): boolean {
+  return deps.now() >= header.deadlineAt || header.cancelRequestedAt !== undefined || deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs;
 }
 
 /** Frees the places of a scope's jobs that have ended; says how many, and when to retry otherwise. */
@@ -192,13 +231,14 @@ async function clearEnded(scope: AdmissionScope, deps: JobDeps): Promise<{ freed
     let header = await deps.store.loadHeader(jobId);
     if (!header) {
       if (deps.now() - entry.admittedAt > CREATION_GRACE_MS) {
-        await deps.store.release(scope, jobId);
+        await deps.store.release(scope, jobId, entry);
         freed++;
       } else soonest = Math.min(soonest, entry.admittedAt + CREATION_GRACE_MS);
       continue;
     }
-    if (header.status === 'RUNNING' && deps.now() >= header.deadlineAt) {
-      await settle(jobId, deps); // fails it for its deadline, which releases it
+    if (header.status === 'RUNNING' && mayHaveEnded(header, deps)) {
+      // Read it as a GET does: it ends if its items say so (which releases it), and a dead run is revived.
+      await settleJob(jobId, deps);
       header = (await deps.store.loadHeader(jobId)) ?? header;
     }
     if (header.status !== 'RUNNING') {
@@ -221,12 +261,9 @@ export async function settleJob(jobId: string, deps: JobDeps, owner?: string): P
   const view = viewJob(header, tasks, deps.now());
   if (!isFinal(view.status) && deps.now() - (header.runHeartbeatAt ?? header.createdAt) > deps.stallMs) {
     if (await deps.store.claimRunRevival(jobId, header.runHeartbeatAt, deps.now())) {
-      // Do one round of the run's work right here (writing the task items, starting the next wave of
-      // tasks), then hand over to a new run. Should the new run's event be lost too, the next wave
-      // waits for the next revival.
-      await createTasks({ header, tasks }, deps);
-      const current = tasks.length < header.tasks ? ((await deps.store.loadJob(jobId))?.tasks ?? tasks) : tasks;
-      await startTasks(header, current, deps);
+      // Do one round of the run's work right here (starting the next wave of tasks), then hand over to a
+      // new run. Should the new run's event be lost too, the next wave waits for the next revival.
+      await startTasks(header, tasks, await jobShare(deps), deps);
       await deps.startRun(jobId);
     }
   }
@@ -241,10 +278,10 @@ async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<Sto
 
   let final = outcome;
   if (outcome.status !== 'SUCCEEDED') {
-    // Stop the samplers first, so no report lands after the counts are frozen; then freeze the counts
-    // read after the stop (a report may have landed in between).
-    const finished = new Set(job.tasks.filter((t) => t.done >= t.samples || t.cancelled === true).map((t) => t.taskId));
-    const toStop = planned(job.header).filter((t) => !finished.has(t.taskId));
+    // Stop the started samplers first, so no report lands after the counts are frozen; then freeze
+    // the counts read after the stop (a report may have landed in between). A task never started has
+    // no item to stop: should a run start it late, its first report finds the job ended.
+    const toStop = job.tasks.filter((t) => t.done < t.samples && t.cancelled !== true);
     await writePaced(toStop, deps, (chunk) => deps.store.stopTasks(chunk));
     const stopped = await deps.store.loadJob(jobId);
     if (!stopped) throw new UnknownJobError(jobId);
@@ -268,24 +305,16 @@ export async function cancelJob(jobId: string, owner: string, deps: JobDeps): Pr
   return settleJob(jobId, deps, owner);
 }
 
-/** The job's task items as created: every task, nothing done. */
-function planned(header: JobHeader): TaskItem[] {
-  return planTasks(header.samples, header.tasks).map((plan) => ({
-    ...plan,
-    jobId: header.jobId,
-    done: 0,
-    inside: 0,
-    invocations: 0,
-    expiresAt: header.expiresAt,
-  }));
-}
-
-/** Writes the job's task items that do not exist yet, paced (each put is conditional). */
-async function createTasks(job: StoredJob, deps: JobDeps): Promise<void> {
-  if (job.tasks.length >= job.header.tasks) return;
-  const written = new Set(job.tasks.map((t) => t.taskId));
-  const missing = planned(job.header).filter((t) => !written.has(t.taskId));
-  await writePaced(missing, deps, (chunk) => deps.store.createMissingTasks(chunk));
+/**
+ * Every task of the job: its stored item, or, for a task never started (its item is written when it
+ * first is), the item as it would be created.
+ */
+function allTasks(header: JobHeader, stored: readonly TaskItem[]): TaskItem[] {
+  if (stored.length >= header.tasks) return [...stored];
+  const byId = new Map(stored.map((t) => [t.taskId, t]));
+  return planTasks(header.samples, header.tasks).map(
+    (plan) => byId.get(plan.taskId) ?? { ...plan, jobId: header.jobId, done: 0, inside: 0, invocations: 0, expiresAt: header.expiresAt },
+  );
 }
 
 /**
@@ -293,7 +322,9 @@ async function createTasks(job: StoredJob, deps: JobDeps): Promise<void> {
  * several run. A job that started more before others arrived gives the surplus back as its tasks end.
  */
 async function jobShare(deps: JobDeps): Promise<number> {
-  const running = Object.keys(await deps.store.admitted('stack')).length;
+  // A place left by a request that died (no job behind it, past its grace) is no job to share with.
+  const entries = Object.values(await deps.store.admitted('stack'));
+  const running = entries.filter((e) => e.created === true || deps.now() - e.admittedAt <= CREATION_GRACE_MS).length;
   return Math.max(1, Math.floor(deps.samplerConcurrency / Math.max(1, running)));
 }
 
@@ -302,13 +333,14 @@ async function jobShare(deps: JobDeps): Promise<number> {
  * conditional write on the invocation count) makes a duplicated run harmless: each invocation number
  * is started once. Returns how many were started.
  */
-async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: JobDeps): Promise<number> {
-  const share = await jobShare(deps);
+async function startTasks(header: JobHeader, stored: readonly TaskItem[], share: number, deps: JobDeps): Promise<number> {
+  const tasks = allTasks(header, stored);
   const next = tasksToStart(header, tasks, deps.now(), { stallMs: deps.stallMs, unheardMs: deps.unheardMs }, share);
-  const reportIntervalMs = reportIntervalFor(share, deps.reportIntervalMs);
+  // As many tasks report at once as the job runs at once: its share, or all its tasks if fewer.
+  const reportIntervalMs = reportIntervalFor(Math.min(share, header.tasks), deps.reportIntervalMs, jobBudget(deps.partitionWriteUnitsPerSecond));
   let started = 0;
   await forEachLimited(next, FAN_OUT_CONCURRENCY, async (task) => {
-    if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now()))) return;
+    if (!(await deps.store.claimInvocation(header.jobId, task.taskId, task.invocations, deps.now(), task))) return;
     const invocation = task.invocations + 1;
     started++;
     try {
@@ -322,7 +354,7 @@ async function startTasks(header: JobHeader, tasks: readonly TaskItem[], deps: J
 }
 
 /**
- * The job's run: write its task items, fan out, then poll until the job ends, restarting tasks that
+ * The job's run: fan out, then poll until the job ends, restarting tasks that
  * failed or went silent (safe: runs are deterministic and reports idempotent). Before the
  * orchestrator's own timeout it hands over to a fresh run, so a job may outlive one Lambda invocation.
  */
@@ -335,13 +367,15 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   const beatEveryMs = Math.max(deps.pollIntervalMs, deps.stallMs / 3);
   let lastBeat = deps.now();
   await deps.store.beatRun(jobId, lastBeat);
-  await createTasks(job, deps);
   // Poll quickly while tasks are ending and starting (small tasks end within a fraction of a second),
   // more slowly while they run; never faster than the job's read budget allows.
-  const fastMs = Math.max(Math.min(100, deps.pollIntervalMs), pollFloorMs(job.header.tasks));
+  const fastMs = Math.max(Math.min(100, deps.pollIntervalMs), pollFloorMs(job.header.tasks, jobBudget(deps.partitionWriteUnitsPerSecond)));
   const slowMs = Math.max(deps.pollIntervalMs, fastMs);
   let pollMs = fastMs;
   let lastEnded = -1;
+  // The share changes only as jobs come and go: read it every few seconds, not every poll.
+  let share = await jobShare(deps);
+  let shareReadAt = deps.now();
   for (;;) {
     if (deps.now() - lastBeat >= beatEveryMs) {
       lastBeat = deps.now();
@@ -350,7 +384,11 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());
     if (isFinal(view.status)) return view;
-    const started = await startTasks(header, tasks, deps);
+    if (deps.now() - shareReadAt >= SHARE_REFRESH_MS) {
+      share = await jobShare(deps);
+      shareReadAt = deps.now();
+    }
+    const started = await startTasks(header, tasks, share, deps);
     if (remainingMs() < 2 * slowMs + 5_000) {
       await deps.startRun(jobId);
       return view;
@@ -367,9 +405,11 @@ export async function waitForJob(jobId: string, owner: string, until: number, de
   for (;;) {
     const started = deps.now();
     const view = await settleJob(jobId, deps, owner);
+    // Each read is a Query of the whole job: no more often than its read budget allows.
+    const pauseMs = Math.max(250, pollFloorMs(view.tasks, jobBudget(deps.partitionWriteUnitsPerSecond)));
     // Stop early enough that one more read would not overrun `until`.
     const readMs = deps.now() - started;
-    if (isFinal(view.status) || deps.now() + 250 + readMs >= until) return view;
-    await deps.sleep(250);
+    if (isFinal(view.status) || deps.now() + pauseMs + readMs >= until) return view;
+    await deps.sleep(pauseMs);
   }
 }

@@ -61,8 +61,7 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
   const taskSamples = samplesInBlocks(startBlock, endBlock, samples);
   const result = (done: number, inside: number, cancelled: boolean): TaskResult => ({ jobId, taskId, done, inside, cancelled });
 
-  // The first report also says this invocation is running: its silence counts from here.
-  let state = await reportSurely({ jobId, taskId, done: 0, inside: 0, invocation: event.invocation }, deps);
+  let state = await reportSurely({ jobId, taskId, done: 0, inside: 0 }, deps);
   if (state.cancelled || state.done >= taskSamples) return result(state.done, state.inside, state.cancelled);
   if (state.done % BLOCK_SIZE !== 0) throw new RangeError(`accepted progress ${state.done} is not at a block boundary`);
 

@@ -52,11 +52,6 @@ export interface TaskItem {
   expiresAt: number;
   updatedAt?: number;
   lastInvokedAt?: number;
-  /**
-   * The invocation that last said it is running (its first report). Silence counts from there: an
-   * invocation not heard from yet may be waiting in Lambda's queue for concurrency.
-   */
-  startedInvocation?: number;
   cancelled?: boolean;
   failure?: string;
 }
@@ -84,11 +79,6 @@ export interface ProgressReport {
   taskId: number;
   done: number;
   inside: number;
-  /**
-   * Sent with a run's first report (`done` 0): the invocation that is now running. The store records
-   * it, so the job's run counts the task's silence from here, not from when it was queued.
-   */
-  invocation?: number;
 }
 
 /** The store's answer to a report: the task's accepted state and whether the job is cancelled. */
@@ -126,36 +116,48 @@ export function samplerEvent(
   };
 }
 
-/**
- * Progress writes one job may make per second in steady state: a tenth of what one DynamoDB
- * partition takes (1,000 write units a second), so reports never throttle whatever the job's size,
- * and settling or creating it (bulk writes, below) fits beside them.
- */
-export const JOB_REPORT_WRITES_PER_SECOND = 100;
-/** Writes per second of a job's bulk operations (creating its task items, stopping its tasks). */
-export const JOB_BULK_WRITES_PER_SECOND = 500;
+/** DynamoDB's throughput limit for one partition key, write units a second (reads: three times it). */
+export const PARTITION_WRITE_UNITS_PER_SECOND = 1000;
 
 /**
- * The report interval that keeps `tasksAtOnce` reporting tasks within the job's write budget: the
- * configured interval, or longer for a job with more than 100 tasks running at once.
+ * What one job may spend of its partition, per second. All of a job's items share one partition key,
+ * so its writes and reads must stay well under that key's limit whatever the job's size: reports a
+ * tenth of the writes, bulk writes (stopping its tasks) half, polls a tenth of the reads. The limit
+ * is AWS's unless a scaled-down run (the local cloud's LOCAL_CLOUD_QUOTAS) says otherwise.
  */
-export function reportIntervalFor(tasksAtOnce: number, baseIntervalMs: number): number {
-  return Math.max(baseIntervalMs, Math.ceil((tasksAtOnce * 1000) / JOB_REPORT_WRITES_PER_SECOND));
+export interface JobBudget {
+  reportWritesPerSecond: number;
+  bulkWritesPerSecond: number;
+  pollReadUnitsPerSecond: number;
 }
 
-/** Read units a job's run may spend per second polling it: a tenth of one partition's 3,000. */
-export const JOB_POLL_READ_UNITS_PER_SECOND = 300;
+export function jobBudget(partitionWriteUnitsPerSecond = PARTITION_WRITE_UNITS_PER_SECOND): JobBudget {
+  return {
+    reportWritesPerSecond: partitionWriteUnitsPerSecond / 10,
+    bulkWritesPerSecond: partitionWriteUnitsPerSecond / 2,
+    pollReadUnitsPerSecond: (3 * partitionWriteUnitsPerSecond) / 10,
+  };
+}
+
+/**
+ * The report interval that keeps `tasksAtOnce` reporting tasks within the job's report budget: the
+ * configured interval, or longer for a job with many tasks at once (more than 100 at AWS's limit).
+ */
+export function reportIntervalFor(tasksAtOnce: number, baseIntervalMs: number, budget: JobBudget = jobBudget()): number {
+  return Math.max(baseIntervalMs, Math.ceil((tasksAtOnce * 1000) / budget.reportWritesPerSecond));
+}
+
 /** A task item's size, about (keys, counts, times): what a whole-job Query reads per task. */
 const TASK_ITEM_BYTES = 300;
 
 /**
  * The shortest poll interval that keeps a job's polls within its read budget: a strongly consistent
- * Query costs one read unit per 4 KB, so a 1,000-task job (~73 units a poll) is polled at most
- * about four times a second.
+ * Query costs one read unit per 4 KB, so a 1,000-task job (~74 units a poll) is polled at most about
+ * four times a second at AWS's limit.
  */
-export function pollFloorMs(tasks: number): number {
+export function pollFloorMs(tasks: number, budget: JobBudget = jobBudget()): number {
   const unitsPerPoll = Math.ceil((tasks * TASK_ITEM_BYTES) / 4096);
-  return Math.ceil((unitsPerPoll * 1000) / JOB_POLL_READ_UNITS_PER_SECOND);
+  return Math.ceil((unitsPerPoll * 1000) / budget.pollReadUnitsPerSecond);
 }
 
 /** Longest failure text kept per task: a header holding 1,000 of them stays far below 400 KB. */
@@ -261,26 +263,29 @@ export interface Silence {
   /** A running invocation (one that has reported) silent this long is taken for dead. */
   stallMs: number;
   /**
-   * An invocation never heard from this long after it was started is taken for lost: by then Lambda
-   * has either run it or discarded it (its maximum event age, plus a margin). Before that it may just
-   * be waiting in Lambda's queue for concurrency, and waiting is no reason to start it again.
+   * A task not heard from since it was last started (no report accepted after its claim) is taken for
+   * lost only after this long: by then Lambda has either run its event or discarded it (its maximum
+   * event age). Before that it may just be waiting in Lambda's queue for concurrency, and waiting is
+   * no reason to start it again.
    */
   unheardMs: number;
 }
 
 /**
  * Tasks the run should start again: unfinished, not stopped, with invocations to spare, and either
- * recorded as failed, silent while running for longer than `stallMs` (a sampler reports every few
- * seconds while it runs, so silence means its run died without Lambda retrying it), or never heard
- * from for longer than `unheardMs` (its event was lost).
+ * recorded as failed, silent after reporting for longer than `stallMs` (a sampler reports every few
+ * seconds while it runs, so silence means its run died without Lambda retrying it), or not heard from
+ * since its last start for longer than `unheardMs` (its event was lost).
  */
 export function tasksToRestart(header: JobHeader, tasks: readonly TaskItem[], now: number, silence: Silence): TaskItem[] {
   return tasks.filter((t) => {
     if (t.done >= t.samples || t.cancelled === true || t.invocations === 0 || t.invocations >= header.maxInvocations) return false;
     if (t.failure !== undefined) return true;
     const invokedAt = t.lastInvokedAt ?? 0;
-    if (t.startedInvocation !== t.invocations) return now - invokedAt > silence.unheardMs;
-    return now - Math.max(invokedAt, t.updatedAt ?? 0) > silence.stallMs;
+    const heardAt = t.updatedAt ?? 0;
+    // Heard from since its last start: a run of it is alive (or was); silence counts from its last sign.
+    if (heardAt < invokedAt) return now - invokedAt > silence.unheardMs;
+    return now - heardAt > silence.stallMs;
   });
 }
 

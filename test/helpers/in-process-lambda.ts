@@ -81,6 +81,7 @@ export async function startInProcessStack(table: TestTable, settings: FunctionSe
       samplerMaxEventAgeSeconds: 60,
       maxRunningJobs: 50,
       maxRunningJobsPerCaller: 50,
+      partitionWriteUnitsPerSecond: 1000,
       pollIntervalMs: 20,
       taskRestarts: 2,
       stallSeconds: 60,

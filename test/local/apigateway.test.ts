@@ -11,7 +11,8 @@ import { FIXTURE_TEMPLATE, FN, signedFetch, startFixtureCloud, type TestCloud } 
 let t: TestCloud;
 
 beforeAll(async () => {
-  t = await startFixtureCloud({ integrationTimeoutMs: 400 });
+  // Long enough for a cold start on a busy machine, well below the timeout case's 3 s.
+  t = await startFixtureCloud({ integrationTimeoutMs: 1_200 });
 });
 
 afterAll(async () => {
@@ -207,7 +208,7 @@ describe('API Gateway', () => {
   });
 
   it('answers 504 when the integration times out', async () => {
-    const res = await fetch(new URL('public/echo?sleepMs=1500', t.cloud.apiUrl));
+    const res = await fetch(new URL('public/echo?sleepMs=3000', t.cloud.apiUrl));
     expect(res.status).toBe(504);
     expect(await res.json()).toEqual({ error: { code: 'INTEGRATION_TIMEOUT', message: 'Endpoint request timed out' } });
   });

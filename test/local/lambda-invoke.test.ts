@@ -207,7 +207,7 @@ describe('Lambda Invoke API', () => {
       AWS_DEFAULT_REGION: 'us-east-1',
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs20.x',
       AWS_ENDPOINT_URL_LAMBDA: t.cloud.lambdaEndpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: t.cloud.dynamodbEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: t.cloud.functionsDynamodbEndpoint,
     });
     expect(env.AWS_ACCESS_KEY_ID).toBeTruthy();
     expect(env.AWS_SECRET_ACCESS_KEY).toBeTruthy();

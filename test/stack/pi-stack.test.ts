@@ -95,6 +95,7 @@ describe('functions', () => {
           [ORCHESTRATOR_ENV.samplerMaxEventAgeSeconds]: '120',
           [ORCHESTRATOR_ENV.maxRunningJobs]: '10',
           [ORCHESTRATOR_ENV.maxRunningJobsPerCaller]: '5',
+          [ORCHESTRATOR_ENV.partitionWriteUnitsPerSecond]: '1000',
           // The values the handler used as code defaults before the stack wrote them.
           [ORCHESTRATOR_ENV.pollIntervalMs]: '1000',
           [ORCHESTRATOR_ENV.taskRestarts]: '2',
@@ -205,7 +206,7 @@ describe('least privilege', () => {
         logsStatement(logGroupOf(ids.orchestrator)),
         {
           Effect: 'Allow',
-          Action: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
           Resource: [arnOf(ids.table)],
         },
         { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.sampler)] },

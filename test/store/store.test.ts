@@ -176,29 +176,27 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       expect(await store.claimInvocation(jobId, 3, 0, 2)).toBe(false);
     });
 
-    it('marks an invocation started at its first report, only if it is the current one', async () => {
-      expect(await store.claimInvocation(jobId, 0, 0, 1)).toBe(true);
-      await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 2 }, 2);
-      expect((await store.loadTask(jobId, 0))!.startedInvocation).toBeUndefined();
-      expect(await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 1 }, 3)).toEqual({ cancelled: false, done: 0, inside: 0 });
-      let task = (await store.loadTask(jobId, 0))!;
-      expect([task.startedInvocation, task.updatedAt]).toEqual([1, 3]);
-      // A redelivered start changes nothing; a stopped task is never marked.
-      await store.applyReport({ jobId, taskId: 0, done: 0, inside: 0, invocation: 1 }, 4);
-      expect((await store.loadTask(jobId, 0))!.updatedAt).toBe(3);
-      expect(await store.claimInvocation(jobId, 1, 0, 1)).toBe(true);
-      await store.stopTasks(taskItems(jobId, 3).slice(1, 2));
-      expect(await store.applyReport({ jobId, taskId: 1, done: 0, inside: 0, invocation: 1 }, 5)).toEqual({ cancelled: true, done: 0, inside: 0 });
-      task = (await store.loadTask(jobId, 1))!;
-      expect(task.startedInvocation).toBeUndefined();
-    });
-
     it('lets exactly one caller claim each invocation of a task', async () => {
       const claims = await Promise.all([1, 2, 3, 4].map(() => store.claimInvocation(jobId, 0, 0, 1)));
       expect(claims.filter(Boolean)).toHaveLength(1);
       expect(await store.claimInvocation(jobId, 0, 1, 2)).toBe(true);
       const task = (await store.loadTask(jobId, 0))!;
       expect([task.invocations, task.lastInvokedAt]).toEqual([2, 2]);
+    });
+
+    it('writes a task\'s item at its first claim, once, and never over an existing item', async () => {
+      const [planned] = taskItems(jobId, 4).slice(3);
+      const claims = await Promise.all([1, 2, 3].map(() => store.claimInvocation(jobId, 3, 0, 7, { ...planned!, failure: 'x' })));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.loadTask(jobId, 3)).toEqual({ ...planned!, invocations: 1, lastInvokedAt: 7 });
+      // An existing item (with progress) is claimed by its count, never rewritten from `created`.
+      await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 8);
+      expect(await store.claimInvocation(jobId, 0, 0, 9, taskItems(jobId, 3)[0])).toBe(true);
+      expect((await store.loadTask(jobId, 0))!).toMatchObject({ done: 16_384, invocations: 1, lastInvokedAt: 9 });
+      // A task stopped before it was ever started stays unstarted.
+      await store.stopTasks(taskItems(jobId, 5).slice(4));
+      expect(await store.claimInvocation(jobId, 4, 0, 10, taskItems(jobId, 5)[4])).toBe(false);
+      expect((await store.loadTask(jobId, 4))!.invocations).toBe(0);
     });
 
     it('claims no invocation of a stopped task', async () => {
@@ -287,27 +285,40 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
     it('admits up to the limit, exactly, under concurrent callers', async () => {
       const caller = scope('alice');
       const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.admit(caller, `job-${i}`, entry(i), 3)));
-      expect(results.filter(Boolean)).toHaveLength(3);
+      expect(results.filter((r) => r === 'added')).toHaveLength(3);
+      expect(results.filter((r) => r === 'refused')).toHaveLength(5);
       expect(Object.keys(await store.admitted(caller))).toHaveLength(3);
     });
 
-    it('admits a job it already holds again, and frees a place on release', async () => {
+    it('renews the place of a job it already holds, even when full, and frees a place on release', async () => {
       const caller = scope('bob');
-      expect(await store.admit(caller, 'a', entry(1), 1)).toBe(true);
-      expect(await store.admit(caller, 'a', entry(2), 1)).toBe(true);
-      expect(await store.admit(caller, 'b', entry(3), 1)).toBe(false);
-      expect(await store.admitted(caller)).toEqual({ a: entry(1) });
+      expect(await store.admit(caller, 'a', entry(1), 1)).toBe('added');
+      expect(await store.admit(caller, 'a', { ...entry(2), created: true }, 1)).toBe('renewed');
+      expect(await store.admit(caller, 'b', entry(3), 1)).toBe('refused');
+      expect(await store.admitted(caller)).toEqual({ a: { ...entry(2), created: true } });
       await store.release(caller, 'a');
       await store.release(caller, 'a');
-      expect(await store.admit(caller, 'b', entry(4), 1)).toBe(true);
+      expect(await store.admit(caller, 'b', entry(4), 1)).toBe('added');
       expect(await store.admitted(caller)).toEqual({ b: entry(4) });
     });
 
-    it('keeps scopes apart and admits nothing at a limit of 0', async () => {
+    it('releases a place only if it still holds the entry read, when asked so', async () => {
+      const caller = scope('frank');
+      const [first, renewed] = [{ ...entry(1), token: 'first' }, { ...entry(1), token: 'second' }];
+      expect(await store.admit(caller, 'a', first, 2)).toBe('added');
+      expect(await store.admit(caller, 'a', renewed, 2)).toBe('renewed');
+      await store.release(caller, 'a', first);
+      expect(await store.admitted(caller)).toEqual({ a: renewed });
+      await store.release(caller, 'a', renewed);
+      expect(await store.admitted(caller)).toEqual({});
+    });
+
+    it('keeps scopes apart, renews but never adds at a limit of 0', async () => {
       const [one, two] = [scope('carol'), scope('dave')];
-      expect(await store.admit(one, 'x', entry(1), 1)).toBe(true);
-      expect(await store.admit(two, 'x', entry(1), 1)).toBe(true);
-      expect(await store.admit(scope('erin'), 'y', entry(1), 0)).toBe(false);
+      expect(await store.admit(one, 'x', entry(1), 1)).toBe('added');
+      expect(await store.admit(two, 'x', entry(1), 1)).toBe('added');
+      expect(await store.admit(one, 'x', entry(2), 0)).toBe('renewed');
+      expect(await store.admit(scope('erin'), 'y', entry(1), 0)).toBe('refused');
       expect(await store.admitted(scope('nobody'))).toEqual({});
       await store.release(scope('nobody'), 'x');
     });

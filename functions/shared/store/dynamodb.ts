@@ -19,7 +19,7 @@ import {
   taskKey,
   taskToItem,
 } from './items.js';
-import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
+import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
 const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
@@ -118,7 +118,6 @@ export class DynamoDbJobStore implements JobStore {
    * accepted state, from which a retried sampler resumes.
    */
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
-    if (report.done === 0 && report.invocation !== undefined) await this.markStarted(report, now);
     // A report of nothing (a sampler asking where its task stands) can never move it forward: just read.
     const accepted =
       report.done > 0 &&
@@ -139,21 +138,6 @@ export class DynamoDbJobStore implements JobStore {
       throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
     }
     return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
-  }
-
-  /** Records that the task's current invocation is running (its first report), once. */
-  private async markStarted(report: ProgressReport, now: number): Promise<void> {
-    await this.applied(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: taskKey(report.jobId, report.taskId),
-        UpdateExpression: 'SET startedInvocation = :invocation, updatedAt = :now',
-        ConditionExpression:
-          'attribute_exists(pk) AND invocations = :invocation AND attribute_not_exists(cancelled) AND ' +
-          '(attribute_not_exists(startedInvocation) OR startedInvocation <> :invocation)',
-        ExpressionAttributeValues: { ':invocation': report.invocation, ':now': now },
-      }),
-    );
   }
 
   /**
@@ -178,7 +162,15 @@ export class DynamoDbJobStore implements JobStore {
    * Claims the next invocation of a task: succeeds for exactly one caller per invocation number, so a
    * duplicated orchestrator run never starts a task twice. A new invocation clears an earlier failure.
    */
-  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean> {
+  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number, created?: TaskItem): Promise<boolean> {
+    // A first start writes the task's item, claimed: one write instead of a creation and a claim.
+    if (invocations === 0 && created) {
+      const { failure: _failure, ...item } = { ...created, invocations: 1, lastInvokedAt: now };
+      const put = await this.applied(
+        new PutCommand({ TableName: this.tableName, Item: taskToItem(item), ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      if (put) return true;
+    }
     return this.applied(
       new UpdateCommand({
         TableName: this.tableName,
@@ -291,20 +283,22 @@ export class DynamoDbJobStore implements JobStore {
     );
   }
 
-  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean> {
-    if (limit < 1) return false;
-    const add = () =>
+  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<Admission> {
+    const write = (condition: string, values: Record<string, unknown> = {}) =>
       this.applied(
         new UpdateCommand({
           TableName: this.tableName,
           Key: admissionKey(scope),
-          UpdateExpression: 'SET #running.#job = if_not_exists(#running.#job, :entry)',
-          ConditionExpression: 'attribute_exists(#running.#job) OR size(#running) < :limit',
+          UpdateExpression: 'SET #running.#job = :entry',
+          ConditionExpression: condition,
           ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId },
-          ExpressionAttributeValues: { ':entry': entry, ':limit': limit },
+          ExpressionAttributeValues: { ':entry': entry, ...values },
         }),
       );
-    if (await add()) return true;
+    const add = () => limit >= 1 && write('attribute_not_exists(#running.#job) AND size(#running) < :limit', { ':limit': limit });
+    if (await add()) return 'added';
+    if (await write('attribute_exists(#running.#job)')) return 'renewed';
+    if (limit < 1) return 'refused';
     // The scope's item may not exist yet (a map path cannot be set on a missing item): create it with
     // this job, or, if someone created it meanwhile, try once more.
     const created = await this.applied(
@@ -314,7 +308,7 @@ export class DynamoDbJobStore implements JobStore {
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
-    return created || (await add());
+    return created || (await add()) ? 'added' : 'refused';
   }
 
   async admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>> {
@@ -322,15 +316,17 @@ export class DynamoDbJobStore implements JobStore {
     return { ...((Item?.[RUNNING_JOBS_ATTRIBUTE] ?? {}) as Record<string, AdmissionEntry>) };
   }
 
-  async release(scope: AdmissionScope, jobId: string): Promise<void> {
+  async release(scope: AdmissionScope, jobId: string, entry?: AdmissionEntry): Promise<void> {
     await this.applied(
       new UpdateCommand({
         TableName: this.tableName,
         Key: admissionKey(scope),
         UpdateExpression: 'REMOVE #running.#job',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId },
+        ConditionExpression: entry ? '#running.#job.#token = :token' : 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#running': RUNNING_JOBS_ATTRIBUTE, '#job': jobId, ...(entry && { '#token': 'token' }) },
+        ...(entry && { ExpressionAttributeValues: { ':token': entry.token ?? null } }),
       }),
     );
   }
+
 }

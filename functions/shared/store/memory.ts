@@ -1,7 +1,7 @@
 import { UnknownJobError } from '../errors.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
 import { admissionKey, taskSortKey } from './items.js';
-import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
+import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
 interface Partition {
   header?: JobHeader;
@@ -91,10 +91,6 @@ export class InMemoryJobStore implements JobStore {
   async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
     const task = this.task(report.jobId, report.taskId);
     if (!task) throw new UnknownJobError(report.jobId, report.taskId);
-    if (report.done === 0 && report.invocation !== undefined && task.invocations === report.invocation && task.cancelled === undefined && task.startedInvocation !== report.invocation) {
-      task.startedInvocation = report.invocation;
-      task.updatedAt = now;
-    }
     if (report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined) {
       task.done = report.done;
       task.inside = report.inside;
@@ -116,7 +112,12 @@ export class InMemoryJobStore implements JobStore {
     }
   }
 
-  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean> {
+  async claimInvocation(jobId: string, taskId: number, invocations: number, now: number, created?: TaskItem): Promise<boolean> {
+    if (invocations === 0 && created && !this.task(jobId, taskId)) {
+      const { failure: _failure, ...item } = { ...created, invocations: 1, lastInvokedAt: now };
+      this.partition(jobId).tasks.set(taskId, stored(item));
+      return true;
+    }
     const task = this.task(jobId, taskId);
     if (!task || task.invocations !== invocations || task.cancelled !== undefined) return false;
     task.invocations = invocations + 1;
@@ -169,21 +170,23 @@ export class InMemoryJobStore implements JobStore {
     return this.admissions.get(admissionKey(scope).sk);
   }
 
-  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean> {
+  async admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<Admission> {
     const key = admissionKey(scope).sk;
     const running = this.admissions.get(key) ?? new Map<string, AdmissionEntry>();
-    if (running.has(jobId)) return true;
-    if (running.size >= limit) return false;
+    const held = running.has(jobId);
+    if (!held && running.size >= limit) return 'refused';
     running.set(jobId, { ...entry });
     this.admissions.set(key, running);
-    return true;
+    return held ? 'renewed' : 'added';
   }
 
   async admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>> {
     return Object.fromEntries([...(this.scope(scope) ?? [])].map(([jobId, entry]) => [jobId, { ...entry }]));
   }
 
-  async release(scope: AdmissionScope, jobId: string): Promise<void> {
-    this.scope(scope)?.delete(jobId);
+  async release(scope: AdmissionScope, jobId: string, entry?: AdmissionEntry): Promise<void> {
+    const running = this.scope(scope);
+    if (entry && running?.get(jobId)?.token !== entry.token) return;
+    running?.delete(jobId);
   }
 }

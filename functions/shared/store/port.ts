@@ -11,9 +11,17 @@ export type AdmissionScope = 'stack' | { caller: string };
 
 /** A running job as an admission scope holds it. */
 export interface AdmissionEntry {
+  /** When the place was taken (or last renewed by a repeated request). */
   admittedAt: number;
+  /** Names the request that wrote the entry, so a release can be conditional on it. */
+  token?: string;
   deadlineAt: number;
+  /** Set once the job's header exists: a place without it past its grace was left by a request that died. */
+  created?: boolean;
 }
+
+/** What admitting did: added the job, renewed the place it already held, or refused it (the scope is full). */
+export type Admission = 'added' | 'renewed' | 'refused';
 
 /**
  * The job store: what the orchestrator and the progress function need from the job table. Every write
@@ -45,9 +53,7 @@ export interface JobStore {
   /**
    * Applies a report (sets done, inside and updatedAt = now) only if the task exists, is not stopped
    * (`cancelled` unset), and the report moves it forward within its samples: `done < report.done <=
-   * samples`. A report of nothing (`done` 0) changes no counts; when it names its invocation, it sets
-   * `startedInvocation` (and updatedAt = now) if that is the task's current invocation
-   * (`invocations = report.invocation`), the task is not stopped and not already marked so. Answers the task's accepted state after
+   * samples`. A report of nothing (`done` 0) is a plain read. Answers the task's accepted state after
    * the call and whether it is stopped; a duplicate, stale or late report is answered the same way and
    * changes nothing. Throws UnknownJobError if the task does not exist, and RangeError if the report
    * counts more samples than the task has.
@@ -64,11 +70,12 @@ export interface JobStore {
 
   /**
    * Claims the task's next invocation: only if its invocation count is still `invocations` and it is not
-   * stopped, sets it to `invocations + 1`, lastInvokedAt = now, and clears `failure`. Exactly one of
-   * several callers with the same count wins; false for the others, for a stopped task and for a task
-   * that does not exist.
+   * stopped, sets it to `invocations + 1`, lastInvokedAt = now, and clears `failure`. A task's item is
+   * written by its first claim: when no item exists and `created` (the item as created) is given, writes
+   * it with the claim applied. Exactly one of several callers with the same count wins; false for the
+   * others, for a stopped task and for a task that does not exist (without `created`).
    */
-  claimInvocation(jobId: string, taskId: number, invocations: number, now: number): Promise<boolean>;
+  claimInvocation(jobId: string, taskId: number, invocations: number, now: number, created?: TaskItem): Promise<boolean>;
 
   /**
    * Marks a RUNNING job as cancelled by request (cancelRequestedAt = now, kept if already set). False
@@ -102,15 +109,18 @@ export interface JobStore {
   finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean>;
 
   /**
-   * Admits a job to a scope: adds `jobId` to the scope's running jobs only if it holds fewer than
-   * `limit` of them (or already holds this one, answered true and left as it is). Exact under
-   * concurrent callers: a conditional write of one item per scope.
+   * Admits a job to a scope: adds `jobId` with `entry` only if the scope holds fewer than `limit` jobs
+   * ('added'); if it already holds this job, replaces its entry ('renewed'); else 'refused'. Exact
+   * under concurrent callers: a conditional write of one item per scope.
    */
-  admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<boolean>;
+  admit(scope: AdmissionScope, jobId: string, entry: AdmissionEntry, limit: number): Promise<Admission>;
 
   /** The jobs a scope holds, by job id (read consistently). */
   admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>>;
 
-  /** Takes a job out of a scope (nothing if it is not there). */
-  release(scope: AdmissionScope, jobId: string): Promise<void>;
+  /**
+   * Takes a job out of a scope (nothing if it is not there). With `entry`, only if the scope still holds
+   * that entry (the same `token`): a place renewed since it was read is kept.
+   */
+  release(scope: AdmissionScope, jobId: string, entry?: AdmissionEntry): Promise<void>;
 }
