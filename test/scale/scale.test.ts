@@ -318,9 +318,9 @@ describe('scale: the service within its limits and the scaled quotas', () => {
       }
     }
 
-    const dynamodb = dynamodbCounters(counters.dynamodb);
-    const partitionOf = (jobId: string) => dynamodb?.partitions[`${table.name}/${jobKey(jobId)}`];
-    const admissionPartition = dynamodb?.partitions[`${table.name}/${admissionKey('stack').pk}`];
+    const { dynamodb } = counters;
+    const partitionOf = (jobId: string) => dynamodb.partitions[`${table.name}/${jobKey(jobId)}`];
+    const admissionPartition = dynamodb.partitions[`${table.name}/${admissionKey('stack').pk}`];
     const latencies = outcomes.map((o) => {
       const header = stored.get(o.jobId)!.header!;
       return (header.finishedAt ?? header.createdAt) - header.createdAt;
@@ -356,7 +356,7 @@ describe('scale: the service within its limits and the scaled quotas', () => {
       .map(([id, f]) => `${id.replace(/[0-9A-F]{8}$/, '')} ${f.throttles}`)
       .join(', ');
     const jobPeaks = outcomes.map((o) => partitionOf(o.jobId));
-    const maxOf = (key: 'peakWcuPerSecond' | 'peakRcuPerSecond') => (dynamodb ? Math.max(...jobPeaks.map((p) => p?.[key] ?? 0)) : undefined);
+    const maxOf = (key: 'peakWcuPerSecond' | 'peakRcuPerSecond') => Math.max(...jobPeaks.map((p) => p?.[key] ?? 0));
     printTable(
       `Scale summary (${seconds.toFixed(1)} s)`,
       ['measure', 'value'],
@@ -375,7 +375,7 @@ describe('scale: the service within its limits and the scaled quotas', () => {
         ['peak WCU/s, RCU/s of the admission partition', `${fmt(admissionPartition?.peakWcuPerSecond)}, ${fmt(admissionPartition?.peakRcuPerSecond)}`],
         ['Lambda throttles, account', counters.account.throttles],
         ['Lambda throttles, by function', functionThrottles],
-        ['DynamoDB throttles (read / write)', dynamodb ? `${dynamodb.throttles.read} / ${dynamodb.throttles.write}` : 'n/a'],
+        ['DynamoDB throttles (read / write)', `${dynamodb.throttles.read} / ${dynamodb.throttles.write}`],
         ['faults injected', Object.entries(cloud.faults!.counts()).map(([k, n]) => `${k} ${n}`).join(', ')],
         ['task restarts (unexplained by a fault)', `${restarts} (${unexplained.length})`],
         ['p50 / p95 job latency, created to finished (ms)', `${quantile(latencies, 0.5)} / ${quantile(latencies, 0.95)}`],
@@ -405,19 +405,7 @@ describe('scale: the service within its limits and the scaled quotas', () => {
     // Waiting for concurrency is no reason to start a task again.
     expect.soft(unexplained).toEqual([]);
     // A job's partition stayed under the scaled limit, or it was throttled there and its jobs survived (exact, above).
-    if (dynamodb) {
-      const over = jobPeaks.some((p) => (p?.peakWcuPerSecond ?? 0) > quotas.partitionWcuPerSecond);
-      if (over) expect.soft(dynamodb.throttles.write, 'a partition over its write limit was throttled').toBeGreaterThan(0);
-    }
+    const over = jobPeaks.some((p) => (p?.peakWcuPerSecond ?? 0) > quotas.partitionWcuPerSecond);
+    if (over) expect.soft(dynamodb.throttles.write, 'a partition over its write limit was throttled').toBeGreaterThan(0);
   }, 600_000);
 });
-
-/** The DynamoDB part of the quota counters, when the local cloud meters DynamoDB. */
-interface DynamoDbCounters {
-  throttles: { read: number; write: number };
-  partitions: Record<string, { peakWcuPerSecond: number; peakRcuPerSecond: number; wcu: number; rcu: number }>;
-}
-
-function dynamodbCounters(value: unknown): DynamoDbCounters | undefined {
-  return typeof value === 'object' && value !== null && 'partitions' in value ? (value as DynamoDbCounters) : undefined;
-}
