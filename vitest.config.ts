@@ -23,10 +23,10 @@ const UNIT = [
 ];
 
 /** The randomized campaign that also runs, small, in `npm test` as a smoke. */
-const CHAOS_SUITE = 'test/chaos/chaos.test.ts';
+const CHAOS_SUITE = '{test/chaos/chaos,test/scale/scale}.test.ts';
 
 /** Only in the campaign loop. */
-const CAMPAIGN_ONLY = ['test/fuzz/**/*.test.ts', 'test/load/**/*.test.ts', 'test/scale/**/*.test.ts'];
+const CAMPAIGN_ONLY = ['test/fuzz/**/*.test.ts', 'test/load/**/*.test.ts'];
 
 /** Jobs per fault kind in the chaos smoke (npm test) and in the campaign (npm run test:chaos); the shell may override. */
 const CHAOS_JOBS_PER_KIND = { smoke: '2', campaign: '20' };

@@ -61,12 +61,17 @@ export interface JobOutcome {
 /** Submits (with an Idempotency-Key, so retries never make a second job) and follows one job to its end. */
 export async function runJob(client: ApiClient, request: JobRequest, key: string, opts: { giveUpAt: number; pollMs?: number }): Promise<JobOutcome> {
   const submitted = await persist(() => client.submitJob(request, { idempotencyKey: key }), opts.giveUpAt);
+  return followJob(client, request, submitted.jobId, opts);
+}
+
+/** Polls a submitted job until it ends (or `giveUpAt` passes), noting any read that said RUNNING past its deadline. */
+export async function followJob(client: ApiClient, request: JobRequest, jobId: string, opts: { giveUpAt: number; pollMs?: number }): Promise<JobOutcome> {
   let runningPastDeadlineMs: number | undefined;
   for (;;) {
     let sentAt = 0;
     const view = await persist(() => {
       sentAt = Date.now();
-      return client.getJob(submitted.jobId);
+      return client.getJob(jobId);
     }, opts.giveUpAt);
     // The outcome is derived when the job is read: once the deadline has passed, no read may say RUNNING.
     const late = sentAt - Date.parse(view.deadlineAt);
@@ -75,7 +80,7 @@ export async function runJob(client: ApiClient, request: JobRequest, key: string
       const seenEndAt = Date.now();
       return {
         request,
-        jobId: submitted.jobId,
+        jobId,
         view,
         seenEndAt,
         // Computed when first asked (and remembered by the oracle): a big job's count takes a while.
