@@ -179,7 +179,11 @@ const RANGES: { readonly [K in keyof PiLimits]: Range } = {
   maxSamplesPerTask: V.maxSamplesPerTask,
   maxConcurrentSamplers: V.samplerConcurrency,
   samplerReservedConcurrency: V.samplerConcurrency,
-  maxRunningJobs: { min: 1, max: 1000, why: 'the running jobs are one item of about 70 bytes each' },
+  maxRunningJobs: {
+    min: 1,
+    max: 100,
+    why: 'the running jobs are one item, about 130 bytes each, that every admission writes and every run reads',
+  },
   maxRunningJobsPerCaller: V.maxRunningJobsPerCaller,
   samplerMaxEventAgeSeconds: { ...V.samplerMaxEventAgeSeconds, min: 60, why: 'Lambda allows maximum event ages from 60 s' },
   jobTimeoutSeconds: {

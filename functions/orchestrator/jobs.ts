@@ -65,6 +65,8 @@ const FAN_OUT_CONCURRENCY = 16;
  * back after this long.
  */
 const CREATION_GRACE_MS = 60_000;
+/** How long a refused submit spends clearing a full scope, so it answers well before API Gateway's 29 s. */
+const CLEAR_BUDGET_MS = 10_000;
 /** How often a job's run reads how many jobs share the samplers. */
 const SHARE_REFRESH_MS = 5_000;
 /** Longest Retry-After we suggest: jobs usually end long before their deadline. */
@@ -137,10 +139,12 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
     throw new ApiError(503, 'ServiceUnavailable', 'the job could not be created in time; repeat the request');
   }
   if (!(await deps.store.createJob(header))) {
-    // A concurrent request with the same key created it first.
     const existing = await deps.store.loadJob(jobId);
     if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
-    return resume(existing, request, deps);
+    // A concurrent request with the same key created it first; unless the header is this one (its
+    // put was applied and the SDK's retry of it found it there): then go on as created.
+    const ours = existing.header.createdAt === header.createdAt && existing.header.seed === header.seed;
+    if (!ours) return resume(existing, request, deps);
   }
   // The places now hold a job that exists: never taken for a request that died.
   for (const [scope, entry] of places) await deps.store.admit(scope, jobId, { ...entry, created: true }, 0);
@@ -227,7 +231,10 @@ function mayHaveEnded(header: JobHeader, deps: JobDeps): boolean {
 async function clearEnded(scope: AdmissionScope, deps: JobDeps): Promise<{ freed: number; retryAfterSeconds: number }> {
   let freed = 0;
   let soonest = Infinity;
+  const until = deps.now() + CLEAR_BUDGET_MS;
   for (const [jobId, entry] of Object.entries(await deps.store.admitted(scope))) {
+    // Within the request's time: the rest waits for the next refused request.
+    if (deps.now() > until) break;
     let header = await deps.store.loadHeader(jobId);
     if (!header) {
       if (deps.now() - entry.admittedAt > CREATION_GRACE_MS) {
@@ -288,9 +295,17 @@ async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<Sto
     const recount = deriveOutcome(stopped.header, stopped.tasks, deps.now());
     final = isFinal(recount.status) ? recount : { ...outcome, done: recount.done, inside: recount.inside };
   }
-  if (await deps.store.finishJob(jobId, final, deps.now())) await releaseJob(job.header, deps);
+  // Released whoever wrote the outcome (release is idempotent): a writer whose answer was lost, or
+  // who died just after, would otherwise leave the places taken.
+  await deps.store.finishJob(jobId, final, deps.now());
+  await releaseJob(job.header, deps);
   const settled = await deps.store.loadJob(jobId);
   if (!settled) throw new UnknownJobError(jobId);
+  if (settled.header.status !== 'SUCCEEDED') {
+    // A task a run started while the job was being stopped has an item nobody stopped: stop it now.
+    const late = settled.tasks.filter((t) => t.done < t.samples && t.cancelled !== true);
+    if (late.length > 0) await writePaced(late, deps, (chunk) => deps.store.stopTasks(chunk));
+  }
   return settled;
 }
 
@@ -322,9 +337,11 @@ function allTasks(header: JobHeader, stored: readonly TaskItem[]): TaskItem[] {
  * several run. A job that started more before others arrived gives the surplus back as its tasks end.
  */
 async function jobShare(deps: JobDeps): Promise<number> {
-  // A place left by a request that died (no job behind it, past its grace) is no job to share with.
+  // A place left by a request that died (no job behind it, past its grace), or by a job past its
+  // deadline whose place was not given back yet, is no job to share with.
   const entries = Object.values(await deps.store.admitted('stack'));
-  const running = entries.filter((e) => e.created === true || deps.now() - e.admittedAt <= CREATION_GRACE_MS).length;
+  const now = deps.now();
+  const running = entries.filter((e) => e.deadlineAt > now && (e.created === true || now - e.admittedAt <= CREATION_GRACE_MS)).length;
   return Math.max(1, Math.floor(deps.samplerConcurrency / Math.max(1, running)));
 }
 

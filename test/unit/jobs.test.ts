@@ -596,6 +596,54 @@ describe('admission', () => {
   });
 });
 
+describe('writes whose answer was lost', () => {
+  it('starts the run of a job whose header was written though its put answered "already there" (the SDK retried it)', async () => {
+    const world = new World();
+    const createJob = world.memory.createJob.bind(world.memory);
+    world.memory.createJob = async (header) => {
+      await createJob(header);
+      return false;
+    };
+    const { view, created } = await world.submit(request(2));
+    expect(created).toBe(true);
+    expect(world.runs).toEqual([view.jobId]);
+    expect((await world.memory.admitted('stack'))[view.jobId]).toMatchObject({ created: true });
+  });
+
+  it('gives the places back when the outcome was written but its answer was lost', async () => {
+    const world = new World();
+    const finishJob = world.memory.finishJob.bind(world.memory);
+    world.memory.finishJob = async (...args) => {
+      await finishJob(...args);
+      return false;
+    };
+    const { view } = await world.submit(request(2));
+    expect((await world.run(view.jobId)).status).toBe('SUCCEEDED');
+    expect(await world.admittedIds('stack')).toEqual([]);
+    expect(await world.admittedIds({ caller: ALICE })).toEqual([]);
+  });
+
+  it('stops a task a run started while its job was being stopped', async () => {
+    // Three of its eight tasks run; the others have no item yet.
+    const world = new World({ samplerConcurrency: 3 });
+    world.behave = () => 'silent';
+    const { view } = await world.submit(request(8));
+    await world.run(view.jobId, 10_000);
+    await world.memory.requestCancel(view.jobId, world.t);
+    // Just before the outcome is written, a run claims a task the stop did not see (it had no item).
+    world.beforeCall = async (method) => {
+      if (method !== 'finishJob') return;
+      world.beforeCall = undefined;
+      const plan = planTasks(view.samples, view.tasks)[5]!;
+      const late = { ...plan, jobId: view.jobId, done: 0, inside: 0, invocations: 0, expiresAt: 0 };
+      expect(await world.memory.claimInvocation(view.jobId, 5, 0, world.t, late)).toBe(true);
+    };
+    expect((await settleJob(view.jobId, world.deps)).status).toBe('CANCELLED');
+    const stored = (await world.memory.loadJob(view.jobId))!.tasks;
+    expect(stored.filter((t) => t.cancelled !== true && t.done < t.samples)).toEqual([]);
+  });
+});
+
 describe('ownership', () => {
   it('answers another caller\'s GET, DELETE and wait 404 JobNotFound, changing nothing', async () => {
     const world = new World();
