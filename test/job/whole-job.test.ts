@@ -142,11 +142,12 @@ describe('a whole job, in process, against dynalite', () => {
 
   it('a GET starts a new run when the job\'s run went silent (its event was lost)', async () => {
     stack.asyncFault = (name) => (name === 'orchestrator' ? 'drop' : undefined);
+    // Taken before the request: the job's own creation time is later, and the stall counts from it.
+    const createdAt = Date.now();
     const submitted = await stack.api('POST', '/jobs', { body: JSON.stringify({ samples: 200_000, tasks: 2, seed: 10 }) });
     stack.asyncFault = () => undefined;
     const id = submitted.json.jobId;
     const runs = () => stack.asyncEvents.orchestrator!.filter((e: any) => e.jobId === id).length;
-    const createdAt = Date.now();
     // A GET while the job is young starts nothing.
     expect((await stack.api('GET', '/jobs/{id}', { id })).json.status).toBe('RUNNING');
     expect(runs()).toBe(1);
