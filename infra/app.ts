@@ -1,5 +1,5 @@
 import { App } from 'aws-cdk-lib';
-import { DEFAULT_LIMITS, PiStack, type PiLimitProps } from './pi-stack.js';
+import { DEFAULT_LIMITS, PiStack, type PiLimitProps, type PiStackProps } from './pi-stack.js';
 
 const app = new App();
 
@@ -11,5 +11,7 @@ const limits = Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((key) => [key,
 
 new PiStack(app, 'PiStack', {
   ...limits,
+  // Checked by the stack: `cdk deploy -c logLevel=DEBUG`.
+  logLevel: context('logLevel') as PiStackProps['logLevel'],
   apiGatewayCloudWatchRole: context('apiGatewayCloudWatchRole') === undefined ? undefined : String(context('apiGatewayCloudWatchRole')) !== 'false',
 });

@@ -131,6 +131,28 @@ export interface PiLimitProps {
   readonly jobTtlDays?: number;
 }
 
+/** Log levels a deployment may choose for its functions (Powertools Logger's names). */
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const DEFAULT_LOG_LEVEL: LogLevel = 'INFO';
+
+/** How the stack reports on itself. */
+export interface PiObservabilityProps {
+  /**
+   * Least level of the functions' log lines (`POWERTOOLS_LOG_LEVEL`): DEBUG, INFO, WARN or ERROR.
+   * @default 'INFO'
+   */
+  readonly logLevel?: LogLevel;
+}
+
+/** Checks the log level at synth time (it may come from the CDK context, untyped). */
+export function resolveLogLevel(value: unknown = DEFAULT_LOG_LEVEL): LogLevel {
+  if (!LOG_LEVELS.includes(value as LogLevel)) {
+    throw new Error(`PiStack: logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as LogLevel;
+}
+
 /** Limits that have no default value: absent means "none". */
 type OptionalLimit = 'samplerReservedConcurrency';
 

@@ -46,7 +46,8 @@ export class PiApi extends apigateway.RestApi {
         // Execution logs for errors only, and never request or response bodies.
         loggingLevel: apigateway.MethodLoggingLevel.ERROR,
         dataTraceEnabled: false,
-        tracingEnabled: false,
+        // X-Ray: a job's request is traced into the orchestrator and the functions it calls.
+        tracingEnabled: true,
       },
     });
     this.addRoutes(props.handler);

@@ -3,10 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { RemovalPolicy, Validations, type Duration } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, Tracing, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode, LogLevel as EsbuildLogLevel } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE, POWERTOOLS_ENV, SERVICE_NAMES } from '../functions/shared/telemetry.js';
+import type { LogLevel } from './limits.js';
 
 /** The repository root: entries, the lock file and esbuild are resolved from here. */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -20,12 +22,16 @@ export interface PiFunctionProps {
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
   readonly reservedConcurrentExecutions?: number;
+  /** Least level of the function's log lines (Powertools Logger). */
+  readonly logLevel: LogLevel;
 }
 
 /**
  * One of the service's functions: an ESM bundle of `functions/<id>/handler.ts` (Node.js 22, arm64,
  * bundled with the local esbuild), with its own log group and its own execution role, which may
- * write that log group and nothing else until a grant adds to it.
+ * write that log group and send its X-Ray traces, and nothing else until a grant adds to it. Every
+ * function is traced (X-Ray active tracing) and gets Powertools' environment: its service name, the
+ * metrics namespace and the log level.
  *
  * The log group and the role are created next to the function, in the same scope (`<id>-logs`,
  * `<id>-role`), and the function keeps the id it is given: the construct paths, and with them the
@@ -60,7 +66,8 @@ export class PiFunction extends NodejsFunction {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role,
       logGroup,
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      tracing: Tracing.ACTIVE,
+      environment: { ...props.environment, ...powertoolsEnvironment(id, props.logLevel), NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         // Always the locally installed esbuild: synth works offline and without Docker.
         forceDockerBundling: false,
@@ -85,6 +92,13 @@ export class PiFunction extends NodejsFunction {
       reason:
         'The service is built and tested for the Node.js 22 LTS runtime, which the project pins; moving to a newer runtime is a deliberate upgrade.',
     });
+    // Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords on `*` to the role:
+    // X-Ray has no resource-level permissions for them, so `*` is the only resource they accept.
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'The only statement on every resource is the X-Ray write of active tracing (PutTraceSegments, PutTelemetryRecords), which supports no resource-level permissions.',
+    });
   }
 
   /** Lets this function call exactly these DynamoDB actions, on the table only (not its indexes). */
@@ -98,6 +112,15 @@ export class PiFunction extends NodejsFunction {
   allowInvoke(fn: IFunction): void {
     this.addToRolePolicy(invokeOnly(fn));
   }
+}
+
+/** Powertools' environment of a function: its service name, the metrics namespace and the log level. */
+export function powertoolsEnvironment(name: PiFunctionName, logLevel: LogLevel): Record<string, string> {
+  return {
+    [POWERTOOLS_ENV.serviceName]: SERVICE_NAMES[name],
+    [POWERTOOLS_ENV.metricsNamespace]: METRICS_NAMESPACE,
+    [POWERTOOLS_ENV.logLevel]: logLevel,
+  };
 }
 
 /** lambda:InvokeFunction on the unqualified function ARN only (we never invoke versions or aliases). */

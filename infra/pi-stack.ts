@@ -8,14 +8,33 @@ import { orchestratorConfig } from '../functions/orchestrator/config.js';
 import { progressConfig } from '../functions/progress/config.js';
 import { samplerConfig } from '../functions/sampler/config.js';
 import { PARTITION_WRITE_UNITS_PER_SECOND } from '../functions/shared/job.js';
-import { ORCHESTRATOR_TIMEOUT_SECONDS, resolveLimits, SAMPLER_TIMEOUT_SECONDS, type PiLimitProps, type PiLimits } from './limits.js';
+import {
+  ORCHESTRATOR_TIMEOUT_SECONDS,
+  resolveLimits,
+  resolveLogLevel,
+  SAMPLER_TIMEOUT_SECONDS,
+  type LogLevel,
+  type PiLimitProps,
+  type PiLimits,
+  type PiObservabilityProps,
+} from './limits.js';
 import { PiApi } from './pi-api.js';
 import { invokeOnly, PiFunction } from './pi-function.js';
 
-export { DEFAULT_LIMITS, resolveLimits, type PiLimitProps, type PiLimits } from './limits.js';
+export {
+  DEFAULT_LIMITS,
+  DEFAULT_LOG_LEVEL,
+  LOG_LEVELS,
+  resolveLimits,
+  resolveLogLevel,
+  type LogLevel,
+  type PiLimitProps,
+  type PiLimits,
+  type PiObservabilityProps,
+} from './limits.js';
 
-/** The stack's limits (see `PiLimitProps`) and how it meets the account. */
-export interface PiStackProps extends StackProps, PiLimitProps {
+/** The stack's limits (see `PiLimitProps`), how it reports on itself (`PiObservabilityProps`) and how it meets the account. */
+export interface PiStackProps extends StackProps, PiLimitProps, PiObservabilityProps {
   /**
    * Create the account-wide role that lets API Gateway write CloudWatch logs (an
    * `AWS::ApiGateway::Account` resource, one per account and region). API Gateway refuses to
@@ -39,11 +58,14 @@ export class PiStack extends Stack {
   readonly progress: PiFunction;
   readonly progressDeadLetterQueue: Queue;
   readonly api: PiApi;
+  readonly logLevel: LogLevel;
 
   constructor(scope: Construct, id: string, props: PiStackProps = {}) {
     super(scope, id, props);
     const limits = resolveLimits(props);
     this.limits = limits;
+    const logLevel = resolveLogLevel(props.logLevel);
+    this.logLevel = logLevel;
     const jobTimeout = Duration.seconds(limits.jobTimeoutSeconds);
 
     this.table = new Table(this, 'jobs-table', {
@@ -62,6 +84,7 @@ export class PiStack extends Stack {
       description: 'Applies one progress report to the job table with a conditional write',
       memorySize: 256,
       timeout: Duration.seconds(10),
+      logLevel,
       environment: progressConfig.environment({ tableName: this.table.tableName }),
     });
 
@@ -70,6 +93,7 @@ export class PiStack extends Stack {
       // 1769 MB is one full vCPU: the kernel is single-threaded and CPU-bound.
       memorySize: 1769,
       timeout: Duration.seconds(SAMPLER_TIMEOUT_SECONDS),
+      logLevel,
       ...(limits.samplerReservedConcurrency !== undefined && { reservedConcurrentExecutions: limits.samplerReservedConcurrency }),
       environment: samplerConfig.environment({
         progressFunctionName: this.progress.functionName,
@@ -81,6 +105,7 @@ export class PiStack extends Stack {
       description: 'The API: validates and creates jobs, fans them out, watches them to the end',
       memorySize: 512,
       timeout: Duration.seconds(ORCHESTRATOR_TIMEOUT_SECONDS),
+      logLevel,
       environment: orchestratorConfig.environment({
         tableName: this.table.tableName,
         samplerFunctionName: this.sampler.functionName,

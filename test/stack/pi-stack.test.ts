@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ORCHESTRATOR_ENV } from '../../functions/orchestrator/config.js';
 import { PROGRESS_ENV } from '../../functions/progress/config.js';
 import { SAMPLER_ENV } from '../../functions/sampler/config.js';
+import { METRICS_NAMESPACE, POWERTOOLS_ENV } from '../../functions/shared/telemetry.js';
 import { PiStack } from '../../infra/pi-stack.js';
 import { arnOf, cdkApp, logicalId, roleStatements, type Statement } from './template-helpers.js';
 
@@ -29,6 +30,18 @@ const logsStatement = (logGroup: string): Statement => ({
   Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
   Resource: [arnOf(logGroup)],
 });
+/** Powertools' environment with the stack's defaults. */
+const powertools = (service: string) => ({
+  [POWERTOOLS_ENV.serviceName]: service,
+  [POWERTOOLS_ENV.metricsNamespace]: METRICS_NAMESPACE,
+  [POWERTOOLS_ENV.logLevel]: 'INFO',
+});
+/** What active tracing adds to every function's role: X-Ray accepts no narrower resource. */
+const xrayStatement: Statement = {
+  Effect: 'Allow',
+  Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'],
+  Resource: ['*'],
+};
 const logGroupOf = (functionId: string): string => {
   const fn = template.findResources('AWS::Lambda::Function')[functionId];
   return (fn.Properties.LoggingConfig.LogGroup as { Ref: string }).Ref;
@@ -70,7 +83,6 @@ describe('functions', () => {
         Handler: 'index.handler',
         Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps' } },
       });
-      expect(fn.Properties.TracingConfig).toBeUndefined();
       const logGroup = template.findResources('AWS::Logs::LogGroup')[logGroupOf(id)];
       expect(logGroup.Properties.RetentionInDays).toBe(30);
     }
@@ -101,6 +113,7 @@ describe('functions', () => {
           [ORCHESTRATOR_ENV.taskRestarts]: '2',
           [ORCHESTRATOR_ENV.stallSeconds]: '60',
           [ORCHESTRATOR_ENV.jobTtlDays]: '7',
+          ...powertools('orchestrator'),
           NODE_OPTIONS: '--enable-source-maps',
         }),
       },
@@ -116,6 +129,7 @@ describe('functions', () => {
         Variables: Match.exact({
           [SAMPLER_ENV.progressFunctionName]: { Ref: ids.progress },
           [SAMPLER_ENV.reportIntervalMs]: '1000',
+          ...powertools('sampler'),
           NODE_OPTIONS: '--enable-source-maps',
         }),
       },
@@ -126,7 +140,9 @@ describe('functions', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 256,
       Timeout: 10,
-      Environment: { Variables: Match.exact({ [PROGRESS_ENV.tableName]: { Ref: ids.table }, NODE_OPTIONS: '--enable-source-maps' }) },
+      Environment: {
+        Variables: Match.exact({ [PROGRESS_ENV.tableName]: { Ref: ids.table }, ...powertools('progress'), NODE_OPTIONS: '--enable-source-maps' }),
+      },
     });
   });
 });
@@ -180,11 +196,13 @@ describe('async invocation', () => {
 });
 
 describe('least privilege', () => {
-  it('no policy in the stack allows every action or every resource', () => {
+  it('no policy in the stack allows every action, and only the X-Ray write of tracing is on every resource', () => {
     for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
       for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
         expect([statement.Action].flat()).not.toContainEqual(expect.stringMatching(/(^\*$)|:\*$/));
-        expect([statement.Resource].flat()).not.toContain('*');
+        if ([statement.Resource].flat().includes('*')) {
+          expect({ ...statement, Action: [statement.Action].flat().sort(), Resource: [statement.Resource].flat() }).toEqual(xrayStatement);
+        }
       }
     }
   });
@@ -199,7 +217,7 @@ describe('least privilege', () => {
     }
   });
 
-  it('orchestrator: its log group, five table actions (no Scan, no DeleteItem), invoke the sampler and itself', () => {
+  it('orchestrator: its log group, X-Ray, four table actions (no Scan, no DeleteItem), invoke the sampler and itself', () => {
     const statements = roleStatements(template, roleOf(stack.orchestrator));
     expect(statements).toEqual(
       expect.arrayContaining([
@@ -211,9 +229,10 @@ describe('least privilege', () => {
         },
         { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.sampler)] },
         { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.orchestrator)] },
+        xrayStatement,
       ]),
     );
-    expect(statements).toHaveLength(4);
+    expect(statements).toHaveLength(5);
     const actions = statements.flatMap((s) => s.Action);
     expect(actions).not.toContain('dynamodb:Scan');
     expect(actions).not.toContain('dynamodb:DeleteItem');
@@ -230,7 +249,7 @@ describe('least privilege', () => {
     expect(fn.DependsOn ?? []).not.toContain(policyId);
   });
 
-  it('sampler: its log group and lambda:InvokeFunction on the progress function only', () => {
+  it('sampler: its log group, X-Ray and lambda:InvokeFunction on the progress function only', () => {
     const statements = roleStatements(template, roleOf(stack.sampler));
     expect(statements).toEqual(
       expect.arrayContaining([
@@ -241,12 +260,13 @@ describe('least privilege', () => {
           // The destination grant includes the function's versions and aliases.
           Resource: [arnOf(ids.progress), { 'Fn::Join': ['', [arnOf(ids.progress), ':*']] }],
         },
+        xrayStatement,
       ]),
     );
-    expect(statements).toHaveLength(2);
+    expect(statements).toHaveLength(3);
   });
 
-  it('progress: its log group, GetItem/UpdateItem on the table, send to its dead-letter queue', () => {
+  it('progress: its log group, X-Ray, GetItem/UpdateItem on the table, send to its dead-letter queue', () => {
     const statements = roleStatements(template, roleOf(stack.progress));
     expect(statements).toEqual(
       expect.arrayContaining([
@@ -257,9 +277,10 @@ describe('least privilege', () => {
           Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
           Resource: [arnOf(ids.queue)],
         },
+        xrayStatement,
       ]),
     );
-    expect(statements).toHaveLength(3);
+    expect(statements).toHaveLength(4);
   });
 });
 
@@ -347,12 +368,12 @@ describe('REST API', () => {
     expect(JSON.parse(rendered)).toEqual({ error: { code: 'ACCESS_DENIED', message: 'User is not authorized' } });
   });
 
-  it('deploys a throttled prod stage with JSON access logs and error-level execution logs, no body logging', () => {
+  it('deploys a throttled, traced prod stage with JSON access logs and error-level execution logs, no body logging', () => {
     template.resourceCountIs('AWS::ApiGateway::Stage', 1);
     const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0].Properties;
     expect(stage).toMatchObject({
       StageName: 'prod',
-      TracingEnabled: false,
+      TracingEnabled: true,
       MethodSettings: [
         {
           HttpMethod: '*',
