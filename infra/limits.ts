@@ -1,6 +1,7 @@
 // The stack's limits: the properties a deployment may choose, their defaults, and the checks that
 // make a bad value fail `cdk synth` instead of a job.
 
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { orchestratorConfig } from '../functions/orchestrator/config.js';
 import { samplerConfig } from '../functions/sampler/config.js';
 import { describeRange, isInRange } from '../functions/shared/env.js';
@@ -136,13 +137,19 @@ export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const DEFAULT_LOG_LEVEL: LogLevel = 'INFO';
 
-/** How the stack reports on itself. */
+/** How the stack reports on itself: its functions' log level and where its alarms go. */
 export interface PiObservabilityProps {
   /**
    * Least level of the functions' log lines (`POWERTOOLS_LOG_LEVEL`): DEBUG, INFO, WARN or ERROR.
    * @default 'INFO'
    */
   readonly logLevel?: LogLevel;
+  /**
+   * Topic every alarm of the stack notifies when it goes to ALARM. Without it the alarms only
+   * change state (on the dashboard and in the console), and the stack creates no SNS resource.
+   * @default no notification
+   */
+  readonly alarmTopic?: ITopic;
 }
 
 /** Checks the log level at synth time (it may come from the CDK context, untyped). */

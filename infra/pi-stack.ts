@@ -20,6 +20,7 @@ import {
 } from './limits.js';
 import { PiApi } from './pi-api.js';
 import { invokeOnly, PiFunction } from './pi-function.js';
+import { PiMonitoring } from './pi-monitoring.js';
 
 export {
   DEFAULT_LIMITS,
@@ -59,6 +60,7 @@ export class PiStack extends Stack {
   readonly progressDeadLetterQueue: Queue;
   readonly api: PiApi;
   readonly logLevel: LogLevel;
+  readonly monitoring: PiMonitoring;
 
   constructor(scope: Construct, id: string, props: PiStackProps = {}) {
     super(scope, id, props);
@@ -167,11 +169,24 @@ export class PiStack extends Stack {
       cloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
     });
 
+    this.monitoring = new PiMonitoring(this, 'monitoring', {
+      functions: { orchestrator: this.orchestrator, sampler: this.sampler, progress: this.progress },
+      table: this.table,
+      api: this.api,
+      apiStage: this.api.deploymentStage.stageName,
+      deadLetterQueues: [this.progressDeadLetterQueue],
+      alarmTopic: props.alarmTopic,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the API (SigV4, service execute-api)' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'The job table' });
     new CfnOutput(this, 'ProgressDeadLetterQueueUrl', {
       value: this.progressDeadLetterQueue.queueUrl,
       description: 'Progress reports and failure records that could not be applied',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: this.monitoring.dashboard.dashboardName,
+      description: "The service's CloudWatch dashboard",
     });
   }
 

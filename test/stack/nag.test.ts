@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,8 @@ interface Violation {
   severity: string;
   violatingConstructs: { constructPath: string }[];
 }
+
+const ALERTS_TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:alerts';
 
 const outdirs: string[] = [];
 afterAll(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -61,6 +64,14 @@ describe('cdk-nag AWS Solutions checks', () => {
       expect.stringMatching(/^PiStack\/sampler-role AwsSolutions-IAM5\[Resource::<progress[0-9A-F]{8}\.Arn>:\*\]$/),
     ]);
     for (const { reason } of acknowledged) expect(reason.length).toBeGreaterThan(40);
+  });
+
+  it('report nothing new when the alarms notify a topic', () => {
+    const { thrown, violations } = nagFindings(
+      (app) => new PiStack(app, 'PiStack', { alarmTopic: Topic.fromTopicArn(new Stack(app, 'Alerts'), 'topic', ALERTS_TOPIC_ARN) }),
+    );
+    expect(violations).toEqual([]);
+    expect(thrown).toBeUndefined();
   });
 
   it('do run in this harness: a queue without SSL enforcement is reported', () => {
