@@ -21,10 +21,10 @@ const outdirs: string[] = [];
 afterAll(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 /** Synthesizes an app with the AWS Solutions pack and returns every unacknowledged finding. */
-function nagFindings(build: (app: App) => void): { app: App; thrown?: Error; violations: Violation[] } {
+function nagFindings(build: (app: App) => void, context: Record<string, unknown> = {}): { app: App; thrown?: Error; violations: Violation[] } {
   const outdir = mkdtempSync(path.join(tmpdir(), 'pi-nag-'));
   outdirs.push(outdir);
-  const app = cdkApp({ outdir });
+  const app = cdkApp({ outdir, context });
   build(app);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   let thrown: Error | undefined;
@@ -69,6 +69,8 @@ describe('cdk-nag AWS Solutions checks', () => {
   it('report nothing new when the alarms notify a topic', () => {
     const { thrown, violations } = nagFindings(
       (app) => new PiStack(app, 'PiStack', { alarmTopic: Topic.fromTopicArn(new Stack(app, 'Alerts'), 'topic', ALERTS_TOPIC_ARN) }),
+      // The rules read the template only: no need to bundle the functions again.
+      { 'aws:cdk:bundling-stacks': [] },
     );
     expect(violations).toEqual([]);
     expect(thrown).toBeUndefined();
