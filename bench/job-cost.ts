@@ -25,6 +25,8 @@ const LARGE: JobRequest = { samples: 1e10, tasks: 10 };
 const HUGE: JobRequest = { samples: 1e12, tasks: 1_000 };
 /** Samplers a job runs at once on AWS (the stack's maxConcurrentSamplers default). */
 const AWS_CONCURRENT_SAMPLERS = 100;
+/** The label of rows whose sampling is priced at the kernel's one-core speed. */
+const ONE_CORE = 'derived, one core per sampler';
 
 /** The instance beside the jobs: 2 arm64 vCPUs, us-east-1 Linux on-demand. */
 export const INSTANCE = {
@@ -127,44 +129,47 @@ async function quiet(cloud: LocalCloud): Promise<void> {
 }
 
 /**
- * 10^12 samples in 1,000 tasks, from the two measured jobs (same tasks, 100× the samples):
+ * A job priced from the two measured ones (the same tasks, 100× the samples apart):
  * - sampler and progress (billed ms, requests) and DynamoDB write units: the cost per sample is the
  *   slope between the two jobs; what is left of the small job at zero samples, per task, is the
- *   per-task overhead, counted for each of the 1,000 tasks;
+ *   per-task overhead, counted for each of the target's tasks;
  * - `samplerSpeedup` > 1 takes the per-sample parts as if each sampler had a core to itself (the
- *   kernel's one-core speed), where a loaded machine slows them down;
- * - the wall time on AWS is the sampler-seconds over the 100 samplers that run at once;
- * - the orchestrator (its run and the GETs), DynamoDB read units (the polls, per task item read) and
- *   API requests: the large job's rate per second of wall time, over that wall time.
+ *   kernel's one-core speed), where a loaded machine slowed them down;
+ * - the wall time on AWS is the sampler-seconds over the samplers that run at once (at most 100);
+ * - the orchestrator (its run and the GETs), DynamoDB read units (the polls) and API requests: a
+ *   fixed part plus a part per second of wall time, fitted through the two jobs, over that wall
+ *   time; the reads per second grow with the task items each poll reads.
  */
-function deriveHuge(small: MeasuredJob, large: MeasuredJob, samplerSpeedup = 1): CostRow {
+function derive(small: MeasuredJob, large: MeasuredJob, target: JobRequest, samplerSpeedup: number, note: string): CostRow {
   const usage = emptyUsage();
-  const dx = large.request.samples - small.request.samples;
   const perSampleAndTask = (q1: number, q2: number) => {
-    const perSample = (q2 - q1) / dx;
+    const perSample = (q2 - q1) / (large.request.samples - small.request.samples);
     const perTask = (q1 - perSample * small.request.samples) / small.request.tasks;
-    return (perSample / samplerSpeedup) * HUGE.samples + Math.max(0, perTask) * HUGE.tasks;
+    return (perSample / samplerSpeedup) * target.samples + Math.max(0, perTask) * target.tasks;
   };
   for (const name of ['sampler', 'progress'] as const satisfies readonly FunctionName[]) {
     const [a, b] = [small.usage.functions[name], large.usage.functions[name]];
     const billedMs = perSampleAndTask(a.billedMs, b.billedMs);
     usage.functions[name] = { requests: Math.round(perSampleAndTask(a.requests, b.requests)), billedMs, mbMs: billedMs * (b.mbMs / b.billedMs) };
   }
-  usage.functions.sampler.requests = Math.max(usage.functions.sampler.requests, HUGE.tasks);
+  usage.functions.sampler.requests = Math.max(usage.functions.sampler.requests, target.tasks);
   usage.dynamodb.writeUnits = perSampleAndTask(small.usage.dynamodb.writeUnits, large.usage.dynamodb.writeUnits);
 
-  const awsWallSeconds = usage.functions.sampler.billedMs / 1000 / Math.min(AWS_CONCURRENT_SAMPLERS, HUGE.tasks);
-  const largeWallSeconds = large.wallMs / 1000;
-  const perSecond = (q: number) => (q / largeWallSeconds) * awsWallSeconds;
-  const orchestrator = large.usage.functions.orchestrator;
-  usage.functions.orchestrator = {
-    requests: Math.round(perSecond(orchestrator.requests)),
-    billedMs: perSecond(orchestrator.billedMs),
-    mbMs: perSecond(orchestrator.mbMs),
+  const awsWallSeconds = usage.functions.sampler.billedMs / 1000 / Math.min(AWS_CONCURRENT_SAMPLERS, target.tasks);
+  const [w1, w2] = [small.wallMs / 1000, large.wallMs / 1000];
+  const overWall = (q1: number, q2: number, perSecondScale = 1) => {
+    const perSecond = (q2 - q1) / (w2 - w1);
+    return Math.max(0, q1 - perSecond * w1) + Math.max(0, perSecond) * perSecondScale * awsWallSeconds;
   };
-  usage.dynamodb.readUnits = perSecond(large.usage.dynamodb.readUnits) * (HUGE.tasks / large.request.tasks);
-  usage.apiRequests = Math.round(perSecond(large.usage.apiRequests));
-  return { request: HUGE, usage, derived: true, note: samplerSpeedup === 1 ? 'derived' : 'derived, one core per sampler', wallMs: awsWallSeconds * 1000 };
+  const [o1, o2] = [small.usage.functions.orchestrator, large.usage.functions.orchestrator];
+  usage.functions.orchestrator = {
+    requests: Math.round(overWall(o1.requests, o2.requests)),
+    billedMs: overWall(o1.billedMs, o2.billedMs),
+    mbMs: overWall(o1.mbMs, o2.mbMs),
+  };
+  usage.dynamodb.readUnits = overWall(small.usage.dynamodb.readUnits, large.usage.dynamodb.readUnits, target.tasks / large.request.tasks);
+  usage.apiRequests = Math.round(overWall(small.usage.apiRequests, large.usage.apiRequests));
+  return { request: target, usage, derived: true, note, wallMs: awsWallSeconds * 1000 };
 }
 
 /** How many times slower than the kernel on one core the large job's extra samples were billed. */
@@ -184,7 +189,7 @@ function table(rows: string[][]): string {
 }
 
 function printRows(rows: CostRow[], instanceSamplesPerSecond: number): void {
-  const label = (row: CostRow) => `${row.request.samples.toExponential(0).replace('e+', ' × 10^')}${row.derived ? ` (${row.note ?? 'derived'})` : ''}`;
+  const label = (row: CostRow) => `${row.request.samples.toExponential(0).replace('e+', ' × 10^')}${row.derived ? ` (${row.note ?? 'derived'})` : ' (measured)'}`;
   console.log(
     table([
       ['samples', 'tasks', 'wall time', ...FUNCTION_NAMES.map((n) => `${n} GB-s`), 'Lambda requests', 'DynamoDB write / read units', 'API requests', 'Lambda', 'DynamoDB', 'API', 'total', `${INSTANCE.type}: time`, `${INSTANCE.type}: cost`],
@@ -233,8 +238,9 @@ async function main(): Promise<void> {
         `(${fixed((job.usage.functions.sampler.billedMs / 1000) / (job.request.samples / oneCore), 2)}× the kernel's time on one core)`,
     );
   }
+  const slowdown = samplerSlowdown(small, large, oneCore);
   console.log(
-    `Per extra sample, the sampler was billed ${fixed(samplerSlowdown(small, large, oneCore), 2)}× the kernel's time on one core ` +
+    `Per extra sample, the sampler was billed ${fixed(slowdown, 2)}× the kernel's time on one core ` +
       '(the machine shared with other load; a 1769 MB function has one vCPU to itself).',
   );
   console.log(
@@ -245,9 +251,11 @@ async function main(): Promise<void> {
   printRows(
     [
       { request: small.request, usage: small.usage, derived: false, wallMs: small.wallMs },
+      derive(small, large, small.request, slowdown, ONE_CORE),
       { request: large.request, usage: large.usage, derived: false, wallMs: large.wallMs },
-      deriveHuge(small, large),
-      deriveHuge(small, large, samplerSlowdown(small, large, oneCore)),
+      derive(small, large, large.request, slowdown, ONE_CORE),
+      derive(small, large, HUGE, 1, 'derived'),
+      derive(small, large, HUGE, slowdown, ONE_CORE),
     ],
     kernelAllCores * (INSTANCE.vcpus / cpu.length),
   );
