@@ -20,6 +20,7 @@ const UNIT = [
   'test/local/newest.test.ts',
   'test/local/proxy-event.test.ts',
   'test/cli/units.test.ts',
+  'test/cli/cost.test.ts',
 ];
 
 /** The randomized campaign that also runs, small, in `npm test` as a smoke. */

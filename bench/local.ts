@@ -2,7 +2,8 @@
 // overhead of a job that does almost no sampling, the tutorial's job end to end, and big jobs
 // (many tasks, many samples) on the local cloud with AWS's quotas, against the kernel.
 // Not a test: it prints figures and how they compare with the targets.
-// `npm run bench:local -- scale` runs only the big jobs.
+// `npm run bench:local -- scale` runs only the big jobs; `npm run bench:local -- cost` only what jobs
+// cost at AWS's prices (bench/job-cost.ts).
 import '../cli/env.js';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,7 @@ import { jobKey } from '../functions/shared/store/items.js';
 import { startLocalCloud, type LocalCloud } from '../local/index.js';
 import { kernelSamplesPerSecond, marginalThroughput, timeJob, type ScaleJobResult } from './scale-jobs.js';
 import { quantile } from './stats.js';
+import { runJobCostBench } from './job-cost.js';
 
 const NOOP_TEMPLATE = fileURLToPath(new URL('./local-fixture/Noop.template.json', import.meta.url));
 const INVOKES = 500;
@@ -191,6 +193,10 @@ function table(rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('cost')) {
+    await runJobCostBench();
+    return;
+  }
   const cpu = cpus();
   console.log(`Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, Node.js ${process.version}, ${process.platform}/${process.arch}`);
   console.log(`Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

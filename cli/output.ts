@@ -1,4 +1,5 @@
 import type { JobView } from '../functions/shared/job.js';
+import type { JobCost } from '../functions/shared/cost.js';
 import { ApiError } from './api-client.js';
 import { formatCount, formatRate, formatSeconds } from './numbers.js';
 
@@ -7,6 +8,26 @@ function jobWallMs(job: JobView, clientMs: number): number {
   if (job.finishedAt === undefined) return clientMs;
   const ms = Date.parse(job.finishedAt) - Date.parse(job.createdAt);
   return Number.isFinite(ms) && ms > 0 ? ms : clientMs;
+}
+
+const significant = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 3 });
+const units = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+
+/** Dollars to three significant digits, however small: $0.000213, $1.23, $12,300. */
+export const formatUsd = (usd: number) => `$${significant.format(usd)}`;
+
+/** The cost a job view carries, when the API sends one. */
+export const costOf = (job: JobView): JobCost | undefined => (job as JobView & { cost?: JobCost }).cost;
+
+/** What a job cost (or has cost so far), by service, in one line. */
+export function describeCost(cost: JobCost): string {
+  const invocations = cost.lambda.requests === 1 ? 'invocation' : 'invocations';
+  const requests = cost.apiRequests === 1 ? 'API request' : 'API requests';
+  return (
+    `${formatUsd(cost.usd)} — Lambda ${significant.format(cost.lambda.gbSeconds)} GB-s in ${formatCount(cost.lambda.requests)} ${invocations}` +
+    ` · DynamoDB ${units.format(cost.dynamodb.writeUnits)} write / ${units.format(cost.dynamodb.readUnits)} read units` +
+    ` · ${formatCount(cost.apiRequests)} ${requests}`
+  );
 }
 
 /** The result, in the tutorial's words first ("Estimated value of π is: ..."), then the statistics. */
@@ -28,6 +49,8 @@ export function describeResult(job: JobView, clientMs: number): string[] {
     `${formatCount(job.done)} samples in ${job.tasks} task(s), seed ${job.seed}: ` +
       `wall time ${formatSeconds(wallMs)}, ${formatRate((job.done / wallMs) * 1000)} samples/s`,
   );
+  const cost = costOf(job);
+  if (cost) lines.push(`cost: ${describeCost(cost)}`);
   return lines;
 }
 

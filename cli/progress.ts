@@ -1,5 +1,6 @@
 import type { JobView } from '../functions/shared/job.js';
 import { formatCount } from './numbers.js';
+import { costOf, describeCost, formatUsd } from './output.js';
 
 /** Shows a job's progress while it runs; `log` prints a line without breaking the display. */
 export interface ProgressDisplay {
@@ -26,7 +27,8 @@ export function plainProgress(write: (text: string) => void, intervalMs = 1000):
       const now = Date.now();
       if (now - lastPrint < intervalMs) return;
       lastPrint = now;
-      write(`Progress: ${percent(job.progress)}%\n`);
+      const cost = costOf(job);
+      write(`Progress: ${percent(job.progress)}%${cost ? ` · cost so far ${formatUsd(cost.usd)}` : ''}\n`);
     },
     finish(job) {
       write(`Progress: ${percent(job.progress)}%\n`);
@@ -59,9 +61,11 @@ export function renderFrame(job: JobView, columns: number, rows: number): string
     `${job.status.padEnd(9)} ${bar(job.progress, width)} ${String(percent(job.progress)).padStart(3)}%  ` +
       `${formatCount(job.done)} / ${formatCount(job.samples)}  ${estimateText(job)}`,
   ];
+  const cost = costOf(job);
+  if (cost) lines.push(`  ${job.status === 'RUNNING' ? 'cost so far' : 'cost'}: ${describeCost(cost)}`);
   const tasks = [...job.taskProgress].sort((a, b) => a.taskId - b.taskId);
   const idWidth = String(Math.max(0, job.tasks - 1)).length;
-  if (tasks.length <= Math.max(1, rows - 4)) {
+  if (tasks.length <= Math.max(1, rows - 3 - lines.length)) {
     for (const task of tasks) {
       const note = task.failure ? `  failed: ${task.failure}` : '';
       lines.push(

@@ -20,9 +20,10 @@ import {
   type DynamoDbQuotaCounters,
   type DynamoDbQuotas,
   type Item,
+  type PartitionUnits,
 } from './dynamodb-throughput.js';
 
-export type { DynamoDbQuotas, DynamoDbQuotaCounters, PartitionCounters } from './dynamodb-throughput.js';
+export type { DynamoDbQuotas, DynamoDbQuotaCounters, PartitionCounters, PartitionUnits } from './dynamodb-throughput.js';
 
 export interface DynamoDbFrontOptions {
   /** Tables whose key schema is known up front; any other table's is read with DescribeTable once. */
@@ -38,6 +39,8 @@ export interface DynamoDbFront {
   endpoint: string;
   /** Units and throttles so far, by partition. */
   counters(): DynamoDbQuotaCounters;
+  /** Units consumed so far by each table and partition key value (reset with the counters). */
+  units(): PartitionUnits[];
   /** Forgets the counters (the load of the last second still throttles). */
   reset(): void;
   stop(): Promise<void>;
@@ -418,6 +421,7 @@ export async function startDynamoDbFront(target: string, opts: DynamoDbFrontOpti
   return {
     endpoint: endpointOf(server),
     counters: () => meter.counters(),
+    units: () => meter.units(),
     reset: () => meter.reset(),
     stop: () => {
       agent.destroy();

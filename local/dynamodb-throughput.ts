@@ -25,6 +25,17 @@ export interface DynamoDbQuotaCounters {
   totals: { wcu: number; rcu: number };
 }
 
+/** The units one partition key value consumed, as the bill counts them. */
+export interface PartitionUnits {
+  table: string;
+  /** Set for a global secondary index's partition. */
+  index?: string;
+  /** The partition key value (`*scan*` for scans, which read every partition). */
+  partitionKey: string;
+  readUnits: number;
+  writeUnits: number;
+}
+
 export type Access = 'read' | 'write';
 
 /** The sliding second: 10 buckets of 100 ms. */
@@ -132,6 +143,11 @@ export class ThroughputMeter {
     };
   }
 
+  /** Units consumed so far by each partition key value (the newest 100,000), oldest partition first. */
+  units(): PartitionUnits[] {
+    return [...this.stats].map(([partition, stats]) => ({ ...partitionNamed(partition), readUnits: stats.rcu, writeUnits: stats.wcu }));
+  }
+
   reset(): void {
     this.stats.clear();
     this.totals = { wcu: 0, rcu: 0 };
@@ -170,6 +186,13 @@ export class ThroughputMeter {
     this.lastSweep = now;
     for (const [partition, window] of this.windows) if (now - window.lastTick > IDLE_TICKS) this.windows.delete(partition);
   }
+}
+
+/** Reads a partition's name, `TABLE/VALUE` or `TABLE:INDEX/VALUE` (table and index names have no `/` or `:`). */
+function partitionNamed(partition: string): Pick<PartitionUnits, 'table' | 'index' | 'partitionKey'> {
+  const slash = partition.indexOf('/');
+  const [table, index] = partition.slice(0, slash).split(':') as [string, string | undefined];
+  return { table, ...(index !== undefined && { index }), partitionKey: partition.slice(slash + 1) };
 }
 
 // ---- DynamoDB's unit arithmetic (AWS: "Capacity unit consumption") ----

@@ -11,18 +11,19 @@ import { DEFAULT_MAX_WORKERS, type InvocationRecord } from './lambda/runtime.js'
 import { Account, type ConcurrencyCounters } from './lambda/concurrency.js';
 import { QUOTAS_ENV, resolveQuotas, type Quotas } from './quotas.js';
 import { readRestApis } from './apigateway/model.js';
-import { ApiGateway, type IamPrincipal } from './apigateway/server.js';
+import { ApiGateway, type ApiRequestRecord, type IamPrincipal } from './apigateway/server.js';
 import { MS_RANGE, applyOverrides, functionNamed, noSuchFunction, findFunction, numberSetting, parseNumberSetting, type EnvOverrides, type NumberRange, type TimeoutOverrides } from './settings.js';
 import { loadFaultConfig, type FaultConfig } from './faults/config.js';
 import { FaultInjector, type FaultEvent, type FaultKind } from './faults/injector.js';
-import { startDynamoDbFront, type DynamoDbQuotaCounters } from './dynamodb-front.js';
+import { startDynamoDbFront, type DynamoDbQuotaCounters, type PartitionUnits } from './dynamodb-front.js';
 import { close, endpointOf, listen } from './http.js';
 import { chooseNode } from './lambda/node-binary.js';
 import { warning } from './log.js';
 
 export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind, Quotas, ConcurrencyCounters };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
-export type { DynamoDbQuotaCounters, PartitionCounters } from './dynamodb-front.js';
+export type { DynamoDbQuotaCounters, PartitionCounters, PartitionUnits } from './dynamodb-front.js';
+export type { ApiRequestRecord };
 export { WARNING_PREFIX } from './log.js';
 
 export interface LocalCloudOptions {
@@ -125,8 +126,12 @@ export interface LocalCloud {
   invocations(fn?: string): InvocationRecord[];
   /** Peak concurrency and throttles of the account and of each function, and the quotas in force, since the last reset. */
   quotaCounters(): QuotaCounters;
-  /** Starts the counters anew (peaks from what runs now). */
+  /** Starts the counters anew (peaks from what runs now), DynamoDB's units too. */
   resetQuotaCounters(): void;
+  /** The DynamoDB units the functions consumed, by table and partition key value (the newest 100,000), since the start or resetQuotaCounters(). */
+  dynamodbUnits(): PartitionUnits[];
+  /** The requests the API stage answered, oldest first (the newest 100,000); `billed` marks those API Gateway charges for. */
+  apiRequests(): ApiRequestRecord[];
   /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
   faults?: LocalFaults;
   /** Runs the TTL sweep now; returns the number of items deleted. */
@@ -295,10 +300,11 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
     cleanup.push(() => service.stop());
 
     let apiUrl = '';
+    let gateway: ApiGateway | undefined;
     const api = apis[0];
     if (api) {
       const integrationTimeout = numberOption(opts.integrationTimeoutMs, 'LOCAL_CLOUD_INTEGRATION_TIMEOUT_MS', PERIOD_RANGE);
-      const gateway = new ApiGateway({
+      gateway = new ApiGateway({
         api,
         lambda: service,
         principals: Object.values(LOCAL_PRINCIPALS),
@@ -344,6 +350,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
         service.resetQuotaCounters();
         dynamoFront.reset();
       },
+      dynamodbUnits: () => dynamoFront.units(),
+      apiRequests: () => gateway?.requests.toArray() ?? [],
       ...(injector && {
         faults: {
           counts: () => injector.counts(),

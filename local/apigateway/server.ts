@@ -12,6 +12,7 @@ import { verifySigV4, type SigningKeys } from './sigv4.js';
 import { ModelValidator } from './validation.js';
 import { clientRecord } from './record.js';
 import { warning } from '../log.js';
+import { Newest } from '../newest.js';
 import { eventHeaders, lastValues, normaliseIp, proxyEvent, type Caller } from './proxy-event.js';
 
 /** API Gateway cuts an integration at 29 s. */
@@ -40,6 +41,23 @@ export interface ApiGatewayOptions {
   log: (line: string) => void;
 }
 
+/** One request the stage answered. */
+export interface ApiRequestRecord {
+  method: string;
+  /** As requested, without the query string: `/prod/jobs/<id>`. */
+  path: string;
+  status: number;
+  /** When it arrived (ms since the epoch). */
+  at: number;
+  /**
+   * Whether API Gateway bills it: a REST API bills the requests that pass authorization, those
+   * failing request validation included; not those unauthorized, throttled or matching no route.
+   */
+  billed: boolean;
+}
+
+const MAX_RECORDS = 100_000;
+
 interface Matched {
   node: ResourceNode;
   method: MethodDef;
@@ -50,6 +68,8 @@ export class ApiGateway {
   private readonly validator: ModelValidator;
   private tokens: number;
   private lastRefill = Date.now();
+  /** The newest requests answered, oldest first. */
+  readonly requests = new Newest<ApiRequestRecord>(MAX_RECORDS);
 
   constructor(private readonly opts: ApiGatewayOptions) {
     this.validator = new ModelValidator(opts.api.models, opts.api.id);
@@ -58,9 +78,15 @@ export class ApiGateway {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
-    this.serve(req, res)
-      .then((status) => this.opts.log(`[api] ${req.method} ${req.url} ${status} (${(performance.now() - started).toFixed(1)} ms)`))
+    const url = req.url ?? '/';
+    const record: ApiRequestRecord = { method: (req.method ?? 'GET').toUpperCase(), path: url.split('?')[0]!, status: 0, at: Date.now(), billed: false };
+    this.serve(req, res, record)
+      .then((status) => {
+        this.requests.push({ ...record, status });
+        this.opts.log(`[api] ${req.method} ${req.url} ${status} (${(performance.now() - started).toFixed(1)} ms)`);
+      })
       .catch((err: unknown) => {
+        this.requests.push({ ...record, status: 500 });
         this.opts.log(`[api] internal error: ${(err as Error).stack ?? String(err)}`);
         if (!res.headersSent) {
           res.writeHead(500, { 'Content-Type': 'application/json' });
@@ -69,7 +95,8 @@ export class ApiGateway {
       });
   };
 
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<number> {
+  /** Answers a request; returns its status, and marks `record` billed once the request passes authorization. */
+  private async serve(req: IncomingMessage, res: ServerResponse, record: ApiRequestRecord): Promise<number> {
     const api = this.opts.api;
     const requestId = randomUUID();
     const extendedRequestId = `${randomBytes(12).toString('base64url').slice(0, 15)}=`;
@@ -134,6 +161,7 @@ export class ApiGateway {
       const { accessKeyId, principalId, userArn } = auth.principal;
       identity = { accessKey: accessKeyId, principalId, userArn };
     }
+    record.billed = true;
 
     if (matched.method.validateParameters) {
       const missing = missingParameters(matched.method, headers, query);

@@ -42,6 +42,10 @@ export interface InvocationResult {
   /** This invocation's log, CloudWatch style (START ... REPORT). */
   log: string;
   durationMs: number;
+  /** The INIT phase this invocation waited for (its worker's cold start); absent when warm. */
+  initMs?: number;
+  /** What Lambda bills: ceil(init + duration) on a cold start (on-demand INIT is billed since 2025-08-01), else ceil(duration). */
+  billedMs: number;
 }
 
 export interface InvokeRequest {
@@ -68,10 +72,27 @@ export interface InvocationRecord {
   ok?: boolean;
   /** The result or error record, cut at 1,000 characters. */
   result?: string;
+  /** The function's configured memory: with billedMs, what the invocation costs (GB-s = billedMs × memoryMb / 1024 / 1000). */
+  memoryMb: number;
+  /** Handler time, as the REPORT line's `Duration` (set when the invocation ends). */
+  durationMs?: number;
+  /** The worker's INIT phase, on the invocation that started it (a cold start). */
+  initMs?: number;
+  /** As the REPORT line's `Billed Duration`: ceil(initMs + durationMs) on a cold start, else ceil(durationMs). */
+  billedMs?: number;
 }
 
 const RECORD_CHARS = 1_000;
 const MAX_RECORDS = 100_000;
+
+/**
+ * Lambda's billed duration, in whole milliseconds: the INIT phase of an on-demand function is billed
+ * with the invocation that waited for it (since 2025-08-01), so a cold start's REPORT line shows
+ * `Billed Duration` = ceil(Init Duration + Duration).
+ */
+export function billedDuration(durationMs: number, initMs?: number): number {
+  return Math.ceil((initMs ?? 0) + durationMs);
+}
 
 export class ThrottledError extends Error {
   override name = 'ThrottledError';
@@ -132,7 +153,6 @@ class Worker {
     execPath: string,
     private readonly emit: (requestId: string | undefined, text: string, inv?: Invocation) => void,
   ) {
-    const spawnedAt = performance.now();
     this.proc = fork(WORKER_RUNTIME, [], {
       cwd: def.codeDir,
       env,
@@ -181,8 +201,9 @@ class Worker {
         switch (msg.t) {
           case 'ready':
             clearTimeout(timer);
-            // Like Lambda's Init Duration: runtime start plus the handler module's import.
-            this.initMs = performance.now() - spawnedAt;
+            // Like Lambda's Init Duration: runtime start plus the handler module's import, as the
+            // worker measured it (the same clock a function reads to account for its own cold start).
+            this.initMs = msg.initMs;
             resolve(this.initMs);
             break;
           case 'initError':
@@ -408,7 +429,13 @@ export class FunctionRuntime {
   async invoke(req: InvokeRequest): Promise<InvocationResult> {
     if (this.def.problem) return this.failFast(req.requestId, 'Runtime.InvalidFunction', this.def.problem);
     await this.acquire(req.throttleWhenFull);
-    const record: InvocationRecord = { function: this.def.name, requestId: req.requestId, payload: req.payload.slice(0, RECORD_CHARS), startedAt: Date.now() };
+    const record: InvocationRecord = {
+      function: this.def.name,
+      requestId: req.requestId,
+      payload: req.payload.slice(0, RECORD_CHARS),
+      startedAt: Date.now(),
+      memoryMb: this.def.memoryMb,
+    };
     this.records.push(record);
     try {
       // Admitted: the invocation counts toward concurrency now, and may wait here for a worker.
@@ -417,6 +444,9 @@ export class FunctionRuntime {
         const result = await this.run(req, worker);
         record.ok = result.ok;
         record.result = result.payload.slice(0, RECORD_CHARS);
+        record.durationMs = result.durationMs;
+        if (result.initMs !== undefined) record.initMs = result.initMs;
+        record.billedMs = result.billedMs;
         return result;
       } finally {
         this.pool.give(worker);
@@ -574,10 +604,11 @@ export class FunctionRuntime {
     initMs: number | undefined,
   ): InvocationResult {
     const durationMs = performance.now() - started;
+    const billedMs = billedDuration(durationMs, initMs);
     const parts = [
       `REPORT RequestId: ${inv.requestId}`,
       `Duration: ${durationMs.toFixed(2)} ms`,
-      `Billed Duration: ${Math.ceil(durationMs)} ms`,
+      `Billed Duration: ${billedMs} ms`,
       `Memory Size: ${this.def.memoryMb} MB`,
       `Max Memory Used: ${outcome.rss ? Math.round(outcome.rss / 2 ** 20) : 0} MB`,
     ];
@@ -586,14 +617,15 @@ export class FunctionRuntime {
     this.platform(`END RequestId: ${inv.requestId}`, inv);
     this.platform(parts.join('\t'), inv);
     const log = inv.lines.join('\n') + '\n';
-    if (outcome.ok) return { requestId: inv.requestId, ok: true, payload: outcome.payload ?? 'null', log, durationMs };
+    const billing = { durationMs, billedMs, ...(initMs !== undefined && { initMs }) };
+    if (outcome.ok) return { requestId: inv.requestId, ok: true, payload: outcome.payload ?? 'null', log, ...billing };
     const error = outcome.error ?? { errorType: 'Runtime.Unknown', errorMessage: 'Unknown application error occurred' };
-    return { requestId: inv.requestId, ok: false, payload: JSON.stringify(error), error, log, durationMs };
+    return { requestId: inv.requestId, ok: false, payload: JSON.stringify(error), error, log, ...billing };
   }
 
   private failFast(requestId: string, errorType: string, errorMessage: string): InvocationResult {
     const error = { errorType, errorMessage };
     this.log(`[${this.def.name}] ${requestId} ERROR ${errorMessage}`);
-    return { requestId, ok: false, payload: JSON.stringify(error), error, log: `${errorMessage}\n`, durationMs: 0 };
+    return { requestId, ok: false, payload: JSON.stringify(error), error, log: `${errorMessage}\n`, durationMs: 0, billedMs: 0 };
   }
 }
