@@ -2,6 +2,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { documentClient } from '../shared/clients/dynamodb.js';
 import { invokeAsync } from '../shared/clients/lambda.js';
 import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
+import { observability, recordJobEvent, recordJobRefused, type JobKeys } from '../shared/observability.js';
+import { SERVICE_NAMES } from '../shared/telemetry.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
@@ -13,6 +15,7 @@ export interface RunEvent {
 }
 
 const config = orchestratorConfig.read();
+const obs = observability(SERVICE_NAMES.orchestrator);
 
 const deps: ApiDeps = {
   store: new DynamoDbJobStore(documentClient, config.tableName),
@@ -38,16 +41,33 @@ const deps: ApiDeps = {
     maxSamples: config.maxSamples,
     maxSamplesPerTask: config.maxSamplesPerTask,
   },
+  observe: (event) => recordJobEvent(obs, event),
 };
 
 const isRunEvent = (event: unknown): event is RunEvent =>
   typeof event === 'object' && event !== null && (event as RunEvent).kind === 'run' && typeof (event as RunEvent).jobId === 'string';
 
+/** The job an event names: a run's, or the one in the request's path. */
+const jobKeysOf = (event: APIGatewayProxyEvent | RunEvent): JobKeys =>
+  isRunEvent(event) ? { jobId: event.jobId } : { jobId: event.pathParameters?.id ?? undefined };
+
 export async function handler(event: APIGatewayProxyEvent | RunEvent, context: Context): Promise<APIGatewayProxyResult | void> {
-  if (isRunEvent(event)) {
-    const view = await runJob(event.jobId, deps, () => context.getRemainingTimeInMillis());
-    console.log(JSON.stringify({ message: 'run ended', jobId: view.jobId, status: view.status, done: view.done }));
-    return;
-  }
-  return handleApiEvent(event, deps);
+  return obs.invocation(context, jobKeysOf(event), async () => {
+    if (isRunEvent(event)) {
+      const view = await runJob(event.jobId, deps, () => context.getRemainingTimeInMillis());
+      obs.logger.info('run ended', { status: view.status, done: view.done });
+      return;
+    }
+    const response = await handleApiEvent(event, deps);
+    observeResponse(response);
+    return response;
+  });
+}
+
+/** A created job's id goes on the rest of the invocation's lines; a 429 is a refused job. */
+function observeResponse(response: APIGatewayProxyResult): void {
+  if (response.statusCode === 429) recordJobRefused(obs);
+  const jobId = response.statusCode < 300 ? (JSON.parse(response.body) as { jobId?: unknown }).jobId : undefined;
+  if (typeof jobId === 'string') obs.tagJob({ jobId });
+  obs.logger.info('request handled', { statusCode: response.statusCode });
 }
