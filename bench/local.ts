@@ -2,7 +2,8 @@
 // overhead of a job that does almost no sampling, the tutorial's job end to end, and big jobs
 // (many tasks, many samples) on the local cloud with AWS's quotas, against the kernel.
 // Not a test: it prints figures and how they compare with the targets.
-// `npm run bench:local -- scale` runs only the big jobs.
+// `npm run bench:local -- scale` runs only the big jobs; `-- coldstart` only the functions' cold starts
+// before and after observability (cold-start.ts).
 import '../cli/env.js';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { formatCount } from '../cli/numbers.js';
 import { ensureSynth } from '../cli/synth.js';
 import { jobKey } from '../functions/shared/store/items.js';
 import { startLocalCloud, type LocalCloud } from '../local/index.js';
+import { COLD_START_NOTE, coldStartTable, coldStarts } from './cold-start.js';
 import { kernelSamplesPerSecond, marginalThroughput, timeJob, type ScaleJobResult } from './scale-jobs.js';
 import { quantile } from './stats.js';
 
@@ -194,6 +196,15 @@ async function main(): Promise<void> {
   const cpu = cpus();
   console.log(`Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, Node.js ${process.version}, ${process.platform}/${process.arch}`);
   console.log(`Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  if (process.argv.includes('coldstart')) {
+    const rows = await coldStarts();
+    console.log('');
+    console.log(table(coldStartTable(rows)));
+    console.log('');
+    console.log(COLD_START_NOTE);
+    console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    return;
+  }
   if (process.argv.includes('scale')) {
     printScale(await scaleJobs());
     console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
