@@ -4,6 +4,7 @@ import { invokeAsync } from '../shared/clients/lambda.js';
 import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { observability, recordJobEvent, recordJobRefused, type JobKeys } from '../shared/observability.js';
 import { SERVICE_NAMES } from '../shared/telemetry.js';
+import { parseJobId } from '../shared/validation.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
@@ -47,9 +48,15 @@ const deps: ApiDeps = {
 const isRunEvent = (event: unknown): event is RunEvent =>
   typeof event === 'object' && event !== null && (event as RunEvent).kind === 'run' && typeof (event as RunEvent).jobId === 'string';
 
-/** The job an event names: a run's, or the one in the request's path. */
-const jobKeysOf = (event: APIGatewayProxyEvent | RunEvent): JobKeys =>
-  isRunEvent(event) ? { jobId: event.jobId } : { jobId: event.pathParameters?.id ?? undefined };
+/** The job an event names: a run's, or the one in the request's path (when it is a job id at all: the path is the caller's text). */
+function jobKeysOf(event: APIGatewayProxyEvent | RunEvent): JobKeys {
+  if (isRunEvent(event)) return { jobId: event.jobId };
+  try {
+    return { jobId: parseJobId(event.pathParameters?.id) };
+  } catch {
+    return {};
+  }
+}
 
 export async function handler(event: APIGatewayProxyEvent | RunEvent, context: Context): Promise<APIGatewayProxyResult | void> {
   return obs.invocation(context, jobKeysOf(event), async () => {
@@ -59,15 +66,16 @@ export async function handler(event: APIGatewayProxyEvent | RunEvent, context: C
       return;
     }
     const response = await handleApiEvent(event, deps);
-    observeResponse(response);
+    observeResponse(event, response);
     return response;
   });
 }
 
 /** A created job's id goes on the rest of the invocation's lines; a 429 is a refused job. */
-function observeResponse(response: APIGatewayProxyResult): void {
+function observeResponse(event: APIGatewayProxyEvent, response: APIGatewayProxyResult): void {
   if (response.statusCode === 429) recordJobRefused(obs);
-  const jobId = response.statusCode < 300 ? (JSON.parse(response.body) as { jobId?: unknown }).jobId : undefined;
+  const created = event.httpMethod === 'POST' && response.statusCode < 300;
+  const jobId = created ? (JSON.parse(response.body) as { jobId?: unknown }).jobId : undefined;
   if (typeof jobId === 'string') obs.tagJob({ jobId });
-  obs.logger.info('request handled', { statusCode: response.statusCode });
+  obs.logger.info('request handled', { method: event.httpMethod, resource: event.resource, statusCode: response.statusCode });
 }
