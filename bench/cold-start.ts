@@ -3,10 +3,12 @@
 // the stack bundles them, and each round starts a fresh local cloud whose first invocation of each
 // function reports its Init Duration (worker start plus the handler module's import). A third
 // bundle, today's with Powertools' Tracer replaced by a no-op, shows what the Tracer (and the X-Ray
-// SDK it loads) costs alone.
+// SDK it loads) costs alone. Init Duration is wall time, which a busy machine stretches; the CPU
+// time of the same import, in a fresh process each round, is the figure that load barely moves.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ensureSynth, ROOT } from '../cli/synth.js';
@@ -19,7 +21,6 @@ const FUNCTIONS = ['orchestrator', 'sampler', 'progress'] as const;
 type FunctionId = (typeof FUNCTIONS)[number];
 const VARIANTS = ['before', 'after', 'afterNoTracer'] as const;
 type Variant = (typeof VARIANTS)[number];
-const VARIANT_LABELS: Record<Variant, string> = { before: `before (${BEFORE_COMMIT})`, after: 'after', afterNoTracer: 'after, Tracer stubbed' };
 const ROUNDS = Number(process.env.COLD_START_ROUNDS ?? 7);
 const WORK_DIR = join(ROOT, '.local-state', 'cold-start');
 
@@ -80,14 +81,16 @@ const logicalId = (fn: FunctionId, variant: Variant) => `${fn}${variant[0]!.toUp
  * A template with every function in every variant: the stack's own settings (environment, memory,
  * timeout, runtime), references replaced by names (nothing is called while measuring the import).
  */
-function coldStartTemplate(stackTemplate: string): Record<string, unknown> {
+function coldStartTemplate(stackTemplate: string): { template: Record<string, unknown>; variables: Record<FunctionId, Record<string, string>> } {
   const stack = JSON.parse(readFileSync(stackTemplate, 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> }> };
   const resources: Record<string, unknown> = {};
+  const variablesOf = {} as Record<FunctionId, Record<string, string>>;
   for (const fn of FUNCTIONS) {
     const source = Object.entries(stack.Resources).find(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.['aws:cdk:path'] === `PiStack/${fn}/Resource`);
     if (!source) throw new Error(`no ${fn} function in ${stackTemplate}`);
     const { Environment, Runtime, MemorySize, Timeout } = source[1].Properties as { Environment?: { Variables: Record<string, unknown> }; Runtime?: string; MemorySize?: number; Timeout?: number };
     const variables = Object.fromEntries(Object.entries(Environment?.Variables ?? {}).map(([name, value]) => [name, typeof value === 'string' ? value : `cold-start-${name.toLowerCase()}`]));
+    variablesOf[fn] = variables;
     for (const variant of VARIANTS) {
       resources[logicalId(fn, variant)] = {
         Type: 'AWS::Lambda::Function',
@@ -96,7 +99,7 @@ function coldStartTemplate(stackTemplate: string): Record<string, unknown> {
       };
     }
   }
-  return { Description: 'Each function before and after observability, for cold-start measurements', Resources: resources };
+  return { template: { Description: 'Each function before and after observability, for cold-start measurements', Resources: resources }, variables: variablesOf };
 }
 
 /** One round: a fresh cloud, the first invocation of every function (in the given order), their Init Durations. */
@@ -120,10 +123,22 @@ async function measureRound(templatePath: string, order: string[]): Promise<Map<
   return inits;
 }
 
+/** The CPU time (ms) of importing a bundle's handler module in a fresh Node.js process, with the function's environment. */
+function importCpuMs(dir: string, variables: Record<string, string>): number {
+  const script =
+    'const started = process.cpuUsage();' +
+    `await import(${JSON.stringify(pathToFileURL(join(dir, 'index.mjs')).href)});` +
+    'const used = process.cpuUsage(started);' +
+    'process.stdout.write(String((used.user + used.system) / 1000));';
+  const env = { PATH: process.env.PATH ?? '', LAMBDA_TASK_ROOT: dir, AWS_REGION: 'us-east-1', AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand', AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x', AWS_SAM_LOCAL: 'true', AWS_LAMBDA_FUNCTION_NAME: 'cold-start', ...variables };
+  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, env, encoding: 'utf8' }));
+}
+
 export interface ColdStartRow {
   fn: FunctionId;
-  /** Median Init Duration (ms) and bundle size (bytes) of each variant. */
+  /** Median Init Duration (ms), median CPU time of the import (ms) and bundle size (bytes) of each variant. */
   initMs: Record<Variant, number>;
+  importCpuMs: Record<Variant, number>;
   bytes: Record<Variant, number>;
 }
 
@@ -139,25 +154,36 @@ export async function coldStarts(log: (line: string) => void = console.log): Pro
     };
   }
   const templatePath = join(WORK_DIR, 'ColdStart.template.json');
-  writeFileSync(templatePath, JSON.stringify(coldStartTemplate(stackTemplate), null, 1));
+  const { template, variables } = coldStartTemplate(stackTemplate);
+  writeFileSync(templatePath, JSON.stringify(template, null, 1));
 
   const samples = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
   const ids = FUNCTIONS.flatMap((fn) => VARIANTS.map((variant) => logicalId(fn, variant)));
+  const split = (id: string) => {
+    const fn = FUNCTIONS.find((f) => id.startsWith(f))!;
+    return [fn, VARIANTS.find((v) => logicalId(fn, v) === id)!] as const;
+  };
   for (let round = 0; round < ROUNDS; round++) {
     // A different order each round: no variant always starts first (or last) on a warming machine.
     const order = ids.map((id, i) => ({ id, key: (i * 7 + round * 5) % ids.length })).sort((a, b) => a.key - b.key).map((e) => e.id);
     const inits = await measureRound(templatePath, order);
     for (const [id, ms] of inits) samples.set(id, [...(samples.get(id) ?? []), ms]);
-    log(`round ${round + 1}/${ROUNDS}: ${ids.map((id) => `${id} ${inits.get(id)?.toFixed(0) ?? '?'} ms`).join(', ')}`);
+    for (const id of order) {
+      const [fn, variant] = split(id);
+      cpu.set(id, [...(cpu.get(id) ?? []), importCpuMs(join(WORK_DIR, `asset.${fn}-${variant}`), variables[fn])]);
+    }
+    log(`round ${round + 1}/${ROUNDS}: ${ids.map((id) => `${id} ${inits.get(id)?.toFixed(0) ?? '?'} ms (CPU ${cpu.get(id)!.at(-1)!.toFixed(0)} ms)`).join(', ')}`);
   }
-  const median = (id: string) => {
-    const values = (samples.get(id) ?? []).sort((a, b) => a - b);
+  const median = (id: string, from = samples) => {
+    const values = (from.get(id) ?? []).sort((a, b) => a - b);
     if (values.length === 0) throw new Error(`${id}: no cold start was measured`);
     return quantile(values, 0.5);
   };
   return FUNCTIONS.map((fn) => ({
     fn,
     initMs: Object.fromEntries(VARIANTS.map((variant) => [variant, median(logicalId(fn, variant))])) as Record<Variant, number>,
+    importCpuMs: Object.fromEntries(VARIANTS.map((variant) => [variant, median(logicalId(fn, variant), cpu)])) as Record<Variant, number>,
     bytes: bytes[fn],
   }));
 }
@@ -165,21 +191,23 @@ export async function coldStarts(log: (line: string) => void = console.log): Pro
 export function coldStartTable(rows: ColdStartRow[]): string[][] {
   const kb = (bytes: number) => `${Math.round(bytes / 1024)} KB`;
   const ms = (value: number) => `${value.toFixed(0)} ms`;
+  const both = (of: Record<Variant, number>, variant: Variant) => ms(of[variant]);
   return [
-    ['function', `init ${VARIANT_LABELS.before}`, `init ${VARIANT_LABELS.after}`, 'after / before', `init ${VARIANT_LABELS.afterNoTracer}`, 'bundle before → after (no Tracer)'],
-    ...rows.map(({ fn, initMs, bytes }) => [
+    ['function', 'Init Duration before → after (ratio)', 'import CPU before → after (ratio)', 'after, Tracer stubbed: init, CPU', 'bundle before → after (no Tracer)'],
+    ...rows.map(({ fn, initMs, importCpuMs, bytes }) => [
       fn,
-      ms(initMs.before),
-      ms(initMs.after),
-      (initMs.after / initMs.before).toFixed(2),
-      ms(initMs.afterNoTracer),
+      `${both(initMs, 'before')} → ${both(initMs, 'after')} (${(initMs.after / initMs.before).toFixed(2)})`,
+      `${both(importCpuMs, 'before')} → ${both(importCpuMs, 'after')} (${(importCpuMs.after / importCpuMs.before).toFixed(2)})`,
+      `${both(initMs, 'afterNoTracer')}, ${both(importCpuMs, 'afterNoTracer')}`,
       `${kb(bytes.before)} → ${kb(bytes.after)} (${kb(bytes.afterNoTracer)})`,
     ]),
   ];
 }
 
 export const COLD_START_NOTE =
-  `Init Duration as the local cloud reports it (worker process start plus the handler module's import), the median of ${ROUNDS} rounds ` +
-  '(COLD_START_ROUNDS), each on a fresh local cloud invoking every bundle once, one at a time, in a rotating order. The bundles are built ' +
-  'here as the stack builds them (esbuild, ESM, minified, AWS SDK included, source maps beside them). Tracing is off locally, so the ' +
-  "Tracer's cost here is its import (the X-Ray SDK), not the sending of segments.";
+  `Medians of ${ROUNDS} rounds (COLD_START_ROUNDS). Init Duration is what the local cloud reports (wall time: worker process start ` +
+  "plus the handler module's import), each round on a fresh local cloud invoking every bundle once, one at a time, in a rotating " +
+  "order; import CPU is the user + system time of the handler module's import in a fresh Node.js process with the function's " +
+  'environment. Before is the functions at ' + BEFORE_COMMIT + ' (no Powertools), bundled here as the stack bundles them (esbuild, ' +
+  "ESM, minified, AWS SDK included, source maps beside them). Tracing is off locally, so the Tracer's cost here is its import (the " +
+  'X-Ray SDK), not the sending of segments.';
