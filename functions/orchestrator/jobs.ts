@@ -301,7 +301,8 @@ async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<Sto
   }
   // Released whoever wrote the outcome (release is idempotent): a writer whose answer was lost, or
   // who died just after, would otherwise leave the places taken.
-  if (await deps.store.finishJob(jobId, final, deps.now())) deps.observe?.({ kind: 'finished', status: final.status, durationMs: deps.now() - job.header.createdAt });
+  const written = await deps.store.finishJob(jobId, final, deps.now());
+  if (written) deps.observe?.({ kind: 'finished', status: final.status, durationMs: deps.now() - job.header.createdAt });
   await releaseJob(job.header, deps);
   const settled = await deps.store.loadJob(jobId);
   if (!settled) throw new UnknownJobError(jobId);
