@@ -136,8 +136,11 @@ export function recordSamplerRunLost({ metrics }: Observability): void {
   metrics.addMetric(METRICS.progress.samplerRunsLost, MetricUnit.Count, 1);
 }
 
-/** The samples a sampler invocation added (accepted by the store), and its rate over the invocation. */
+/**
+ * The samples a sampler invocation added (accepted by the store), and its rate over the invocation:
+ * a run that added none (its task was already done, or stopped) has no rate to average in.
+ */
 export function recordSamples({ metrics }: Observability, samples: number, elapsedMs: number): void {
   metrics.addMetric(METRICS.sampler.samplesDone, MetricUnit.Count, samples);
-  if (elapsedMs > 0) metrics.addMetric(METRICS.sampler.samplerThroughput, MetricUnit.CountPerSecond, (samples * 1000) / elapsedMs);
+  if (samples > 0 && elapsedMs > 0) metrics.addMetric(METRICS.sampler.samplerThroughput, MetricUnit.CountPerSecond, (samples * 1000) / elapsedMs);
 }
