@@ -127,4 +127,12 @@ describe('observability', () => {
     expect(emfBlobs()).toHaveLength(1);
     expect(emfBlobs()[0]).toMatchObject({ ReportsAccepted: 1, ReportsRefused: [1, 1] });
   });
+
+  it('gives a sampler run that added no samples no throughput to average in', async () => {
+    const obs = observability('sampler');
+    await obs.invocation(contextFor('req-1'), { jobId: 'job-1', taskId: 0 }, async () => recordSamples(obs, 0, 250));
+    expect(emfBlobs()).toHaveLength(1);
+    expect(emfBlobs()[0]).toMatchObject({ SamplesDone: 0 });
+    expect(emfBlobs()[0]).not.toHaveProperty('SamplerThroughput');
+  });
 });
