@@ -2,8 +2,9 @@
 // overhead of a job that does almost no sampling, the tutorial's job end to end, and big jobs
 // (many tasks, many samples) on the local cloud with AWS's quotas, against the kernel.
 // Not a test: it prints figures and how they compare with the targets.
-// `npm run bench:local -- scale` runs only the big jobs; `npm run bench:local -- cost` only what jobs
-// cost at AWS's prices (bench/job-cost.ts).
+// `npm run bench:local -- scale` runs only the big jobs; `-- cost` only what jobs cost at AWS's prices
+// (job-cost.ts); `-- coldstart` only the functions' cold starts before and after observability
+// (cold-start.ts).
 import '../cli/env.js';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import { formatCount } from '../cli/numbers.js';
 import { ensureSynth } from '../cli/synth.js';
 import { jobKey } from '../functions/shared/store/items.js';
 import { startLocalCloud, type LocalCloud } from '../local/index.js';
+import { COLD_START_NOTE, coldStartTable, coldStarts } from './cold-start.js';
 import { kernelSamplesPerSecond, marginalThroughput, timeJob, type ScaleJobResult } from './scale-jobs.js';
 import { quantile } from './stats.js';
 import { runJobCostBench } from './job-cost.js';
@@ -200,6 +202,15 @@ async function main(): Promise<void> {
   const cpu = cpus();
   console.log(`Machine: ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${cpu.length} cores, Node.js ${process.version}, ${process.platform}/${process.arch}`);
   console.log(`Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  if (process.argv.includes('coldstart')) {
+    const rows = await coldStarts();
+    console.log('');
+    console.log(table(coldStartTable(rows)));
+    console.log('');
+    console.log(COLD_START_NOTE);
+    console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    return;
+  }
   if (process.argv.includes('scale')) {
     printScale(await scaleJobs());
     console.log(`Load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -2,7 +2,7 @@
 // own process group, so a Ctrl-C in the terminal reaches the CLI alone: the CLI cancels its job
 // through the API while every function is still up, then asks this process to stop.
 import './env.js';
-import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../local/index.js';
+import { startLocalCloud, type LocalCloud, type LocalCloudOptions, type MetricStat } from '../local/index.js';
 
 /** What the CLI learns about the running cloud (everything but its methods). */
 export type LocalCloudInfo = Pick<
@@ -17,7 +17,8 @@ export type HostMessage =
   | { t: 'failed'; message: string }
   | { t: 'log'; line: string }
   | { t: 'stopped'; workerPids: number[] }
-  | { t: 'busy'; pendingEvents: number; invocationsInFlight: number };
+  | { t: 'busy'; pendingEvents: number; invocationsInFlight: number }
+  | { t: 'metrics'; metrics: MetricStat[] };
 
 const send = (message: HostMessage) =>
   new Promise<void>((resolve) => {
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   process.on('message', (message: { t?: string }) => {
     if (message.t === 'stop') stop();
     else if (message.t === 'busy?') void send({ t: 'busy', pendingEvents: cloud.pendingEvents(), invocationsInFlight: cloud.invocationsInFlight() });
+    else if (message.t === 'metrics?') void send({ t: 'metrics', metrics: cloud.metrics() });
   });
   // The CLI went away without asking (killed): nothing is left to serve.
   process.on('disconnect', stop);

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from './api-client.js';
 import { friendlyLogLine, listFunctions, type TemplateFunction } from './functions.js';
+import type { MetricStat } from '../local/index.js';
 import type { HostMessage, HostOptions, LocalCloudInfo } from './local-host.js';
 import { displayPath } from './numbers.js';
 import { ROOT } from './synth.js';
@@ -51,6 +52,8 @@ export interface LocalSession {
   hostPid: number;
   /** Async work still under way in the cloud: events queued or waiting for a retry, invocations running. */
   busy(): Promise<{ pendingEvents: number; invocationsInFlight: number }>;
+  /** The metrics the functions published so far (`cloud.metrics()`); none once the cloud is gone. */
+  metrics(): Promise<MetricStat[]>;
   /** Redirects shown lines, e.g. through a progress display while one is on screen. */
   setShow(show: (line: string) => void): void;
   /** Stops the cloud and every worker process; returns the pids of the workers that were live. */
@@ -102,13 +105,18 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
   });
   let workerPids: number[] = [];
   const busyAnswers: ((answer: { pendingEvents: number; invocationsInFlight: number }) => void)[] = [];
+  const metricsAnswers: ((metrics: MetricStat[]) => void)[] = [];
   const exited = new Promise<void>((resolve) => host.once('exit', () => resolve()));
   // A host gone cannot answer: nothing of its work is under way any more.
-  void exited.then(() => busyAnswers.splice(0).forEach((answer) => answer({ pendingEvents: 0, invocationsInFlight: 0 })));
+  void exited.then(() => {
+    busyAnswers.splice(0).forEach((answer) => answer({ pendingEvents: 0, invocationsInFlight: 0 }));
+    metricsAnswers.splice(0).forEach((answer) => answer([]));
+  });
   host.on('message', (message: HostMessage) => {
     if (message.t === 'log') log(message.line);
     else if (message.t === 'stopped') workerPids = message.workerPids;
     else if (message.t === 'busy') busyAnswers.shift()?.({ pendingEvents: message.pendingEvents, invocationsInFlight: message.invocationsInFlight });
+    else if (message.t === 'metrics') metricsAnswers.shift()?.(message.metrics);
   });
 
   let cloud: LocalCloudInfo;
@@ -149,6 +157,13 @@ export async function startLocalSession(options: LocalSessionOptions): Promise<L
       return new Promise((resolve) => {
         busyAnswers.push(resolve);
         host.send({ t: 'busy?' });
+      });
+    },
+    metrics() {
+      if (!host.connected) return Promise.resolve([]);
+      return new Promise((resolve) => {
+        metricsAnswers.push(resolve);
+        host.send({ t: 'metrics?' });
       });
     },
     setShow(next) {

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import type { JobRequest, JobView } from '../functions/shared/job.js';
+import { METRICS, METRICS_NAMESPACE } from '../functions/shared/telemetry.js';
+import type { MetricStat } from '../local/index.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { watchInterrupts } from './interrupt.js';
 import { startLocalSession, type LocalSession } from './local-session.js';
-import { displayPath, formatCount, formatSeconds } from './numbers.js';
+import { displayPath, formatCount, formatRate, formatSeconds } from './numbers.js';
 import { describeResult, errorText } from './output.js';
 import { progressDisplay, type ProgressDisplay } from './progress.js';
 import { ROOT, ensureSynth } from './synth.js';
@@ -104,6 +106,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     display.close();
     session?.setShow(warn);
     for (const text of describeResult(final, Date.now() - submittedAt)) say(text);
+    for (const text of summaryLines(session ? await metricsWhenIdle(session) : undefined)) say(text);
     code = final.status === 'SUCCEEDED' ? 0 : signal.aborted ? interrupt.exitCode() : 1;
   } catch (error) {
     display?.close();
@@ -137,4 +140,39 @@ async function cancel(client: ApiClient, jobId: string): Promise<JobView> {
     if (error instanceof ApiError && error.code === 'JobFinished') return client.getJob(jobId);
     throw error;
   }
+}
+
+/** How long the summary waits for the job's last invocations (a run's last poll, a sampler's metrics) to end. */
+const IDLE_WAIT_MS = 3_000;
+
+/** The cloud's metrics once the work the job started has ended (or after IDLE_WAIT_MS). */
+async function metricsWhenIdle(session: LocalSession): Promise<MetricStat[]> {
+  const until = Date.now() + IDLE_WAIT_MS;
+  for (;;) {
+    const { pendingEvents, invocationsInFlight } = await session.busy();
+    if ((pendingEvents === 0 && invocationsInFlight === 0) || Date.now() >= until) return session.metrics();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * What the job's functions measured (the local cloud's metrics: `npm start` runs one job on a fresh
+ * cloud, so they are the job's), in one line; none without a local cloud. The job's cost is printed
+ * with its result.
+ */
+export function summaryLines(metrics: MetricStat[] | undefined): string[] {
+  const lines: string[] = [];
+  if (metrics) {
+    const stat = (name: string) => metrics.find((m) => m.namespace === METRICS_NAMESPACE && m.name === name);
+    const total = (name: string) => stat(name)?.sum ?? 0;
+    const throughput = stat(METRICS.sampler.samplerThroughput);
+    const rate = throughput
+      ? `${formatRate(throughput.sum / throughput.count)} samples/s per task (${throughput.count} sampler run(s), ${formatRate(throughput.min)} to ${formatRate(throughput.max)})`
+      : 'no sampler run ended';
+    lines.push(
+      `Metrics: ${rate}; reports accepted ${formatCount(total(METRICS.progress.reportsAccepted))}, ` +
+        `refused ${formatCount(total(METRICS.progress.reportsRefused))}; restarts ${formatCount(total(METRICS.orchestrator.tasksRestarted))}`,
+    );
+  }
+  return lines;
 }

@@ -7,6 +7,7 @@ import { ACCOUNT_ID, REGION, Resolver, loadTemplate } from './template.js';
 import { readStack, type FunctionDef, type TableDef } from './stack.js';
 import { startDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { LambdaService, type DestinationRecord } from './lambda/service.js';
+import type { MetricStat } from './lambda/emf.js';
 import { DEFAULT_MAX_WORKERS, type InvocationRecord } from './lambda/runtime.js';
 import { Account, type ConcurrencyCounters } from './lambda/concurrency.js';
 import { QUOTAS_ENV, resolveQuotas, type Quotas } from './quotas.js';
@@ -20,6 +21,7 @@ import { close, endpointOf, listen } from './http.js';
 import { chooseNode } from './lambda/node-binary.js';
 import { warning } from './log.js';
 
+export type { MetricStat };
 export type { DestinationRecord, InvocationRecord, EnvOverrides, TimeoutOverrides, FaultConfig, FaultEvent, FaultKind, Quotas, ConcurrencyCounters };
 export type { FunctionFaults, DynamoDbFaults } from './faults/config.js';
 export type { DynamoDbQuotaCounters, PartitionCounters, PartitionUnits } from './dynamodb-front.js';
@@ -132,6 +134,13 @@ export interface LocalCloud {
   dynamodbUnits(): PartitionUnits[];
   /** The requests the API stage answered, oldest first (the newest 100,000); `billed` marks those API Gateway charges for. */
   apiRequests(): ApiRequestRecord[];
+  /**
+   * The metrics the functions published (EMF lines in their output, as CloudWatch reads them): one
+   * entry per namespace, metric name and dimension set, with the sum, count, min and max of its values.
+   */
+  metrics(): MetricStat[];
+  /** Forgets the metrics read so far. */
+  clearMetrics(): void;
   /** Present when the cloud was started with faults (option or LOCAL_CLOUD_FAULTS). */
   faults?: LocalFaults;
   /** Runs the TTL sweep now; returns the number of items deleted. */
@@ -232,6 +241,8 @@ function workerEnv(def: FunctionDef, endpoints: { lambda: string; dynamodb: stri
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     AWS_SESSION_TOKEN: LOCAL_SESSION_TOKEN,
     AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1',
+    // As under `sam local`: Powertools' Tracer turns itself off (there is no X-Ray daemon here).
+    AWS_SAM_LOCAL: 'true',
     // The only local difference a handler sees: where the services are.
     AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
@@ -352,6 +363,8 @@ export async function startLocalCloud(opts: LocalCloudOptions): Promise<LocalClo
       },
       dynamodbUnits: () => dynamoFront.units(),
       apiRequests: () => gateway?.requests.toArray() ?? [],
+      metrics: () => service.metrics.snapshot(),
+      clearMetrics: () => service.metrics.clear(),
       ...(injector && {
         faults: {
           counts: () => injector.counts(),

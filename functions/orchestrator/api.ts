@@ -101,7 +101,7 @@ export async function handleApiEvent(event: APIGatewayProxyEvent, deps: ApiDeps)
   } catch (error) {
     if (error instanceof ApiError) return errorResponse(error);
     // A fault of ours or of a dependency, never of the input: log it, answer in the API's error shape.
-    console.error('request failed', error);
+    deps.observe?.({ kind: 'requestFailed', error });
     return errorResponse(new ApiError(500, 'InternalError', 'the request could not be completed; try again'));
   }
 }

@@ -2,6 +2,9 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { documentClient } from '../shared/clients/dynamodb.js';
 import { invokeAsync } from '../shared/clients/lambda.js';
 import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
+import { observability, recordJobEvent, recordJobRefused, type JobKeys } from '../shared/observability.js';
+import { SERVICE_NAMES } from '../shared/telemetry.js';
+import { parseJobId } from '../shared/validation.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
@@ -13,6 +16,7 @@ export interface RunEvent {
 }
 
 const config = orchestratorConfig.read();
+const obs = observability(SERVICE_NAMES.orchestrator);
 
 const deps: ApiDeps = {
   store: new DynamoDbJobStore(documentClient, config.tableName),
@@ -38,16 +42,40 @@ const deps: ApiDeps = {
     maxSamples: config.maxSamples,
     maxSamplesPerTask: config.maxSamplesPerTask,
   },
+  observe: (event) => recordJobEvent(obs, event),
 };
 
 const isRunEvent = (event: unknown): event is RunEvent =>
   typeof event === 'object' && event !== null && (event as RunEvent).kind === 'run' && typeof (event as RunEvent).jobId === 'string';
 
-export async function handler(event: APIGatewayProxyEvent | RunEvent, context: Context): Promise<APIGatewayProxyResult | void> {
-  if (isRunEvent(event)) {
-    const view = await runJob(event.jobId, deps, () => context.getRemainingTimeInMillis());
-    console.log(JSON.stringify({ message: 'run ended', jobId: view.jobId, status: view.status, done: view.done }));
-    return;
+/** The job an event names: a run's, or the one in the request's path (when it is a job id at all: the path is the caller's text). */
+function jobKeysOf(event: APIGatewayProxyEvent | RunEvent): JobKeys {
+  if (isRunEvent(event)) return { jobId: event.jobId };
+  try {
+    return { jobId: parseJobId(event.pathParameters?.id) };
+  } catch {
+    return {};
   }
-  return handleApiEvent(event, deps);
+}
+
+export async function handler(event: APIGatewayProxyEvent | RunEvent, context: Context): Promise<APIGatewayProxyResult | void> {
+  return obs.invocation(context, jobKeysOf(event), async () => {
+    if (isRunEvent(event)) {
+      const view = await runJob(event.jobId, deps, () => context.getRemainingTimeInMillis());
+      obs.logger.info('run ended', { status: view.status, done: view.done });
+      return;
+    }
+    const response = await handleApiEvent(event, deps);
+    observeResponse(event, response);
+    return response;
+  });
+}
+
+/** A created job's id goes on the rest of the invocation's lines; a 429 is a refused job. */
+function observeResponse(event: APIGatewayProxyEvent, response: APIGatewayProxyResult): void {
+  if (response.statusCode === 429) recordJobRefused(obs);
+  const created = event.httpMethod === 'POST' && response.statusCode < 300;
+  const jobId = created ? (JSON.parse(response.body) as { jobId?: unknown }).jobId : undefined;
+  if (typeof jobId === 'string') obs.tagJob({ jobId });
+  obs.logger.info('request handled', { method: event.httpMethod, resource: event.resource, statusCode: response.statusCode });
 }

@@ -18,6 +18,7 @@ import {
   type TaskItem,
 } from '../shared/job.js';
 import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
+import type { JobEvent } from '../shared/observability.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {
@@ -46,6 +47,8 @@ export interface JobDeps {
   maxRunningJobsPerCaller: number;
   /** The partition throughput a job's budget is cut from (AWS: 1,000 write units a second). */
   partitionWriteUnitsPerSecond: number;
+  /** Told of each job created, outcome written and sampler run started (metrics), and of failed requests. */
+  observe?(event: JobEvent): void;
 }
 
 /** Who asks: the IAM principal (its ARN), and the request's idempotency key if it has one. */
@@ -149,6 +152,7 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
   // The places now hold a job that exists: never taken for a request that died.
   for (const [scope, entry] of places) await deps.store.admit(scope, jobId, { ...entry, created: true }, 0);
   await deps.startRun(jobId);
+  deps.observe?.({ kind: 'submitted' });
   return { view: viewJob(header, [], now), created: true };
 }
 
@@ -297,7 +301,8 @@ async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<Sto
   }
   // Released whoever wrote the outcome (release is idempotent): a writer whose answer was lost, or
   // who died just after, would otherwise leave the places taken.
-  await deps.store.finishJob(jobId, final, deps.now());
+  const written = await deps.store.finishJob(jobId, final, deps.now());
+  if (written) deps.observe?.({ kind: 'finished', status: final.status, durationMs: deps.now() - job.header.createdAt });
   await releaseJob(job.header, deps);
   const settled = await deps.store.loadJob(jobId);
   if (!settled) throw new UnknownJobError(jobId);
@@ -362,6 +367,7 @@ async function startTasks(header: JobHeader, stored: readonly TaskItem[], share:
     started++;
     try {
       await deps.startSampler(samplerEvent(header, task, invocation, reportIntervalMs));
+      deps.observe?.({ kind: 'taskStarted', restart: invocation > 1 });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       await deps.store.recordTaskFailure(header.jobId, task.taskId, invocation, boundFailure(`could not start the sampler: ${message}`), deps.now());

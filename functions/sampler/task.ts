@@ -10,6 +10,8 @@ export interface TaskDeps {
   /** Time left before the sampler is killed; it reports and hands over to a retry before that. */
   remainingMs(): number;
   sleep?(ms: number): Promise<void>;
+  /** Told of a progress report that failed (the run goes on: the next report replaces it). */
+  reportFailed?(report: ProgressReport, error: unknown): void;
 }
 
 export interface TaskResult {
@@ -76,7 +78,7 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
       .then(
         (answer) => void (state = answer),
         // A lost progress report costs nothing: the next one replaces it. Keep sampling.
-        (error) => console.warn(JSON.stringify({ message: 'progress report failed', jobId, taskId, done: report.done, error: String(error) })),
+        (error) => deps.reportFailed?.(report, error),
       )
       .finally(() => (inFlight = undefined));
   };

@@ -10,6 +10,7 @@ import type { FunctionDef } from '../stack.js';
 import type { FaultInjector, InvocationFault } from '../faults/injector.js';
 import { Newest } from '../newest.js';
 import { Account, type ConcurrencyCounters, type ConcurrencyLimit, type ThrottleReason } from './concurrency.js';
+import type { LocalMetrics } from './emf.js';
 
 const WORKER_RUNTIME = fileURLToPath(new URL('./worker-runtime.mjs', import.meta.url));
 /** Lambda gives on-demand initialisation 10 s. */
@@ -112,6 +113,8 @@ type WorkerMessage =
   | { t: 'ready'; initMs: number }
   | { t: 'initError'; error: ErrorRecord }
   | { t: 'log'; id?: string; level: string; text: string }
+  /** A line written to stdout or stderr directly (not through console): JSON logs, EMF metrics. */
+  | { t: 'out'; id?: string; text: string }
   | { t: 'done'; id: string; ok: boolean; payload?: string; error?: ErrorRecord; rss?: number }
   | { t: 'crash'; id?: string; error: ErrorRecord };
 
@@ -212,6 +215,9 @@ class Worker {
             break;
           case 'log':
             this.emit(msg.id, `${msg.level}\t${msg.text}`, this.current);
+            break;
+          case 'out':
+            this.emit(msg.id, msg.text, this.current);
             break;
           case 'done':
             if (this.current?.requestId === msg.id) {
@@ -383,6 +389,8 @@ export class FunctionRuntime {
   onSlotFree: () => void = () => undefined;
   /** Breaks chosen invocations (throw, crash, run into the timeout) when faults are configured. */
   faults?: FaultInjector;
+  /** Reads the metrics (EMF lines) the function writes. */
+  metrics?: LocalMetrics;
   /** The Node.js binary workers run on (see node-binary.ts). */
   nodePath = process.execPath;
   /** The newest invocations, oldest first. */
@@ -495,7 +503,10 @@ export class FunctionRuntime {
     const stamp = new Date().toISOString();
     const lines = text.split('\n');
     if (inv) keep(inv, `${stamp}\t${requestId ?? 'undefined'}\t${lines.join('\n')}`);
-    for (const line of lines) this.log(`[${this.def.name}] ${requestId ?? '-'} ${line}`);
+    for (const line of lines) {
+      this.metrics?.read(this.def.name, line);
+      this.log(`[${this.def.name}] ${requestId ?? '-'} ${line}`);
+    }
   }
 
   private platform(text: string, inv?: Invocation): void {

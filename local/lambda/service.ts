@@ -10,6 +10,8 @@ import { FunctionRuntime, StoppedError, ThrottledError, type InvocationResult } 
 import { AsyncQueue, parseOr } from './async-queue.js';
 import { Account, type ConcurrencyCounters, type ThrottleReason } from './concurrency.js';
 import type { FaultInjector } from '../faults/injector.js';
+import { warning } from '../log.js';
+import { LocalMetrics } from './emf.js';
 
 export type { DestinationRecord } from './async-queue.js';
 
@@ -52,6 +54,8 @@ class ServiceError extends Error {
 export class LambdaService {
   readonly runtimes = new Map<string, FunctionRuntime>();
   readonly account: Account;
+  /** The metrics the functions wrote as EMF lines. */
+  readonly metrics: LocalMetrics;
   private readonly events: AsyncQueue;
 
   constructor(
@@ -69,8 +73,10 @@ export class LambdaService {
       ...(opts.faults && { faults: opts.faults }),
       find: (identifier) => this.find(identifier),
     });
+    this.metrics = new LocalMetrics((text) => opts.log(warning(text)));
     for (const def of functions) {
       const rt = new FunctionRuntime(def, envFor(def), opts.log, opts.defaultConcurrency, opts.maxWorkersPerFunction?.(def), this.account);
+      rt.metrics = this.metrics;
       rt.onSlotFree = () => this.events.pump(rt);
       if (opts.faults) rt.faults = opts.faults;
       if (opts.nodeFor) rt.nodePath = opts.nodeFor(def);

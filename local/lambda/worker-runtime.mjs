@@ -39,6 +39,31 @@ for (const [method, level] of Object.entries(levels)) {
   };
 }
 
+// Lines written to stdout and stderr directly (Powertools writes its JSON logs and EMF metrics
+// there, past console) go over IPC too, whole lines at a time, with the invocation that wrote them.
+const partialLines = [];
+for (const stream of [process.stdout, process.stderr]) {
+  const partial = { text: '' };
+  partialLines.push(partial);
+  stream.write = (chunk, encoding, callback) => {
+    partial.text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(typeof encoding === 'string' ? encoding : 'utf8');
+    const lines = partial.text.split('\n');
+    partial.text = lines.pop();
+    for (const text of lines) send({ t: 'out', id: current, text });
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (done) process.nextTick(done);
+    return true;
+  };
+}
+
+/** Sends what an invocation wrote without a final newline, before its result. */
+function flushPartialLines() {
+  for (const partial of partialLines) {
+    if (partial.text !== '') send({ t: 'out', id: current, text: partial.text });
+    partial.text = '';
+  }
+}
+
 function errorRecord(err) {
   if (err instanceof Error) {
     return {
@@ -123,6 +148,7 @@ async function invoke(msg) {
   const finish = (err, result) => {
     if (settled) return;
     settled = true;
+    flushPartialLines();
     if (err !== null && err !== undefined) {
       send({ t: 'done', id: msg.id, ok: false, error: errorRecord(err), rss: process.memoryUsage.rss() });
     } else {

@@ -68,7 +68,7 @@ describe('npm run invoke', () => {
       inside: kernel.countInside(7, 0, 16, 1_048_576),
       cancelled: false,
     });
-    expect(run.stderr).toMatch(/INFO\t.*"message":"task ended"/);
+    expect(run.stderr).toMatch(/"level":"INFO","message":"task ended"/);
   }, 300_000);
 
   it('invokes the progress function by logical id with a report and with a destination record', async () => {

@@ -28,6 +28,8 @@ describe('npm start', () => {
     expect(Number(printed)).toBe((4 * inside) / samples);
     expect(run.stdout).toMatch(/Standard error: [\d.e-]+, 95% interval: \[3\.\d+, 3\.\d+\]/);
     expect(run.stdout).toMatch(/2,000,000 samples in 4 task\(s\), seed 1: wall time [\d.]+ s, [\d.]+ [kMG]? ?samples\/s/);
+    // The summary from the functions' metrics: every task's samples/s, the reports, the restarts.
+    expect(run.stdout).toMatch(/^Metrics: [\d.]+ [kMG]? ?samples\/s per task \(\d+ sampler run\(s\), .*; reports accepted [1-9][\d,]*, refused [\d,]+; restarts [\d,]+$/m);
     // --verbose shows the functions' logs, prefixed by function.
     expect(run.stderr).toMatch(/^\[sampler\] .*task ended/m);
 

@@ -1,10 +1,12 @@
 import { InvocationType, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { tracer } from '../observability.js';
 
 /**
  * The Lambda client, created once per execution environment. The endpoint comes from the SDK's
  * standard configuration (`AWS_ENDPOINT_URL_LAMBDA`), the only thing the local cloud changes.
+ * Traced in AWS: each invoke is a subsegment, and carries the trace header to the function it calls.
  */
-export const lambdaClient = new LambdaClient({});
+export const lambdaClient = tracer.captureAWSv3Client(new LambdaClient({}));
 
 /** Async invoke (InvocationType Event): Lambda queues the event, retries it and may deliver it twice. */
 export async function invokeAsync(functionName: string, payload: unknown): Promise<void> {
