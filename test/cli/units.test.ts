@@ -4,6 +4,7 @@ import { friendlyLogLine, resolveFunction, type TemplateFunction } from '../../c
 import { isProblemLine } from '../../cli/local-session.js';
 import { parseCount, UsageError } from '../../cli/numbers.js';
 import { percent, plainProgress, renderFrame } from '../../cli/progress.js';
+import { emptyUsage, priceUsage } from '../../functions/shared/cost.js';
 import type { JobView } from '../../functions/shared/job.js';
 
 describe('numbers on the command line', () => {
@@ -41,6 +42,7 @@ const job = (over: Partial<JobView> = {}): JobView => ({
     { taskId: 0, samples: 500, done: 500, progress: 1 },
     { taskId: 1, samples: 500, done: 0, progress: 0 },
   ],
+  cost: priceUsage(emptyUsage()),
   ...over,
 });
 
