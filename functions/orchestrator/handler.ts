@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { documentClient } from '../shared/clients/dynamodb.js';
 import { invokeAsync } from '../shared/clients/lambda.js';
 import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
+import { SandboxMeter } from '../shared/usage-meter.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
@@ -15,7 +16,7 @@ export interface RunEvent {
 const config = orchestratorConfig.read();
 
 const deps: ApiDeps = {
-  store: new DynamoDbJobStore(documentClient, config.tableName),
+  store: new DynamoDbJobStore(documentClient, config.tableName, { onConsumed: (units) => usage.consumed(units) }),
   startSampler: (event) => invokeAsync(config.samplerFunctionName, event),
   startRun: (jobId) => invokeAsync(config.functionName, { kind: 'run', jobId } satisfies RunEvent),
   now: Date.now,
@@ -44,10 +45,19 @@ const isRunEvent = (event: unknown): event is RunEvent =>
   typeof event === 'object' && event !== null && (event as RunEvent).kind === 'run' && typeof (event as RunEvent).jobId === 'string';
 
 export async function handler(event: APIGatewayProxyEvent | RunEvent, context: Context): Promise<APIGatewayProxyResult | void> {
-  if (isRunEvent(event)) {
-    const view = await runJob(event.jobId, deps, () => context.getRemainingTimeInMillis());
-    console.log(JSON.stringify({ message: 'run ended', jobId: view.jobId, status: view.status, done: view.done }));
-    return;
+  // Each invocation's usage is recorded on its job (see JobDeps.meter).
+  const meter = usage.start();
+  try {
+    if (isRunEvent(event)) {
+      const view = await runJob(event.jobId, { ...deps, meter }, () => context.getRemainingTimeInMillis());
+      console.log(JSON.stringify({ message: 'run ended', jobId: view.jobId, status: view.status, done: view.done }));
+      return;
+    }
+    return await handleApiEvent(event, { ...deps, meter });
+  } finally {
+    meter.end();
   }
-  return handleApiEvent(event, deps);
 }
+
+// Last: its creation time is the sandbox's init duration.
+const usage = new SandboxMeter({ function: 'orchestrator' });

@@ -11,13 +11,16 @@ import {
   samplerEvent,
   tasksToStart,
   viewJob,
+  withUsage,
   type JobHeader,
   type JobRequest,
   type JobView,
   type SamplerEvent,
   type TaskItem,
 } from '../shared/job.js';
+import { emptyUsage, type JobUsage } from '../shared/cost.js';
 import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
+import { writeWithUsage, type InvocationMeter } from '../shared/usage-meter.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {
@@ -46,6 +49,11 @@ export interface JobDeps {
   maxRunningJobsPerCaller: number;
   /** The partition throughput a job's budget is cut from (AWS: 1,000 write units a second). */
   partitionWriteUnitsPerSecond: number;
+  /**
+   * This invocation's meter: what it uses is recorded on the job's header (by the header's creation,
+   * the run's heartbeats, and a last write of each invocation). Without one nothing is recorded.
+   */
+  meter?: InvocationMeter;
 }
 
 /** Who asks: the IAM principal (its ARN), and the request's idempotency key if it has one. */
@@ -138,7 +146,14 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
     await releasePlaces(places, jobId, deps);
     throw new ApiError(503, 'ServiceUnavailable', 'the job could not be created in time; repeat the request');
   }
-  if (!(await deps.store.createJob(header))) {
+  // The header starts with what this request used so far; its own units are recorded by the last write.
+  let creation: JobUsage | undefined;
+  const created = await writeWithUsage(
+    deps.meter?.source({}),
+    (usage) => deps.store.createJob(usage ? { ...header, usage: (creation = usage) } : header),
+    (applied) => applied,
+  );
+  if (!created) {
     const existing = await deps.store.loadJob(jobId);
     if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
     // A concurrent request with the same key created it first; unless the header is this one (its
@@ -149,7 +164,7 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
   // The places now hold a job that exists: never taken for a request that died.
   for (const [scope, entry] of places) await deps.store.admit(scope, jobId, { ...entry, created: true }, 0);
   await deps.startRun(jobId);
-  return { view: viewJob(header, [], now), created: true };
+  return { view: viewJob(created && creation ? { ...header, usage: creation } : header, [], now), created: true };
 }
 
 /**
@@ -376,6 +391,30 @@ async function startTasks(header: JobHeader, stored: readonly TaskItem[], share:
  * orchestrator's own timeout it hands over to a fresh run, so a job may outlive one Lambda invocation.
  */
 export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {
+  // Whether it ended the job, found it ended, or handed over: what the run used since its last beat.
+  return recordUsage(await pollJob(jobId, deps, remainingMs), deps);
+}
+
+/**
+ * Adds what this invocation used and has not recorded yet to the job's header, as the invocation's last
+ * write (its own latency and units predicted), with `apiRequests` API requests (the request answered
+ * with the view). The view with that usage in its cost (unchanged if nothing was recorded: no meter,
+ * or no header).
+ */
+export async function recordUsage(view: JobView, deps: JobDeps, apiRequests = 0): Promise<JobView> {
+  if (!deps.meter) return view;
+  const api = emptyUsage();
+  api.apiRequests = apiRequests;
+  let recorded: JobUsage | undefined;
+  const added = await writeWithUsage(
+    deps.meter.source({ kind: 'header' }, api),
+    (usage) => deps.store.addJobUsage(view.jobId, (recorded = usage!)),
+    (applied) => applied,
+  );
+  return added && recorded ? withUsage(view, recorded) : view;
+}
+
+async function pollJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {
   const job = await deps.store.loadJob(jobId);
   if (!job) throw new UnknownJobError(jobId);
   if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
@@ -383,7 +422,9 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   // before reviving a run, so a beat every third of it is enough (one header write, not one a poll).
   const beatEveryMs = Math.max(deps.pollIntervalMs, deps.stallMs / 3);
   let lastBeat = deps.now();
-  await deps.store.beatRun(jobId, lastBeat);
+  // Each beat also records what the run used so far.
+  const beat = (now: number) => writeWithUsage(deps.meter?.source({}), (usage) => deps.store.beatRun(jobId, now, usage));
+  await beat(lastBeat);
   // Poll quickly while tasks are ending and starting (small tasks end within a fraction of a second),
   // more slowly while they run; never faster than the job's read budget allows.
   const fastMs = Math.max(Math.min(100, deps.pollIntervalMs), pollFloorMs(job.header.tasks, jobBudget(deps.partitionWriteUnitsPerSecond)));
@@ -396,7 +437,7 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   for (;;) {
     if (deps.now() - lastBeat >= beatEveryMs) {
       lastBeat = deps.now();
-      await deps.store.beatRun(jobId, lastBeat);
+      await beat(lastBeat);
     }
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());

@@ -1,5 +1,6 @@
 import type { ProgressReport, ReportAnswer, SamplerEvent } from '../shared/job.js';
 import { BLOCK_SIZE, samplesInBlocks, type Kernel } from '../shared/kernel/index.js';
+import { writeWithUsage, type InvocationMeter } from '../shared/usage-meter.js';
 
 export interface TaskDeps {
   kernel: Kernel;
@@ -10,6 +11,8 @@ export interface TaskDeps {
   /** Time left before the sampler is killed; it reports and hands over to a retry before that. */
   remainingMs(): number;
   sleep?(ms: number): Promise<void>;
+  /** This invocation's meter: each report carries what the invocation used since its last answered one. */
+  meter?: InvocationMeter;
 }
 
 export interface TaskResult {
@@ -34,15 +37,41 @@ export class OutOfTimeError extends Error {
 
 const REPORT_ATTEMPTS = 3;
 
+/** What a report's usage includes of the time still to come: nothing, or (a last report) the wait for its answer. */
+type Rest = 'none' | 'answer';
+
+/**
+ * Sends reports with the invocation's usage: each carries what was not recorded yet (given back if the
+ * report fails, for the next one). A last report also carries its predicted wait for the answer: the
+ * mean round trip of this invocation's earlier reports.
+ */
+class Reporter {
+  private roundTrips = 0;
+  private roundTripMs = 0;
+
+  constructor(private readonly deps: TaskDeps) {}
+
+  async send(report: ProgressReport, rest: Rest): Promise<ReportAnswer> {
+    const restMs = rest === 'answer' && this.roundTrips > 0 ? this.roundTripMs / this.roundTrips : 0;
+    const sentAt = this.deps.now();
+    const answer = await writeWithUsage(this.deps.meter?.source({ restMs }), (usage) =>
+      this.deps.report(usage ? { ...report, usage: usage.functions.sampler } : report),
+    );
+    this.roundTrips++;
+    this.roundTripMs += this.deps.now() - sentAt;
+    return answer;
+  }
+}
+
 /**
  * The first and last reports must land: retry them briefly (a throttled table or a throttled progress
  * function), then fail the run so Lambda retries it, and the retry resumes from what was accepted.
  */
-async function reportSurely(report: ProgressReport, deps: TaskDeps): Promise<ReportAnswer> {
+async function reportSurely(report: ProgressReport, reporter: Reporter, rest: Rest, deps: TaskDeps): Promise<ReportAnswer> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
   for (let attempt = 1; ; attempt++) {
     try {
-      return await deps.report(report);
+      return await reporter.send(report, rest);
     } catch (error) {
       if (attempt >= REPORT_ATTEMPTS) throw error;
       await sleep(100 * 4 ** (attempt - 1));
@@ -61,7 +90,8 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
   const taskSamples = samplesInBlocks(startBlock, endBlock, samples);
   const result = (done: number, inside: number, cancelled: boolean): TaskResult => ({ jobId, taskId, done, inside, cancelled });
 
-  let state = await reportSurely({ jobId, taskId, done: 0, inside: 0 }, deps);
+  const reporter = new Reporter(deps);
+  let state = await reportSurely({ jobId, taskId, done: 0, inside: 0 }, reporter, 'none', deps);
   if (state.cancelled || state.done >= taskSamples) return result(state.done, state.inside, state.cancelled);
   if (state.done % BLOCK_SIZE !== 0) throw new RangeError(`accepted progress ${state.done} is not at a block boundary`);
 
@@ -71,8 +101,8 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
   // At most one report in flight, overlapped with sampling: its round trip costs the task nothing.
   let inFlight: Promise<void> | undefined;
   const send = (report: ProgressReport) => {
-    inFlight = deps
-      .report(report)
+    inFlight = reporter
+      .send(report, 'none')
       .then(
         (answer) => void (state = answer),
         // A lost progress report costs nothing: the next one replaces it. Keep sampling.
@@ -90,7 +120,7 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
     if (inFlight) await new Promise((resolve) => setImmediate(resolve));
     if (deps.remainingMs() < TIMEOUT_MARGIN_MS) {
       await inFlight;
-      await reportSurely({ jobId, taskId, done, inside }, deps);
+      await reportSurely({ jobId, taskId, done, inside }, reporter, 'answer', deps);
       throw new OutOfTimeError(done);
     }
     if (!inFlight && deps.now() - lastReport >= deps.reportIntervalMs) {
@@ -100,6 +130,6 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
   }
   await inFlight;
   if (state.cancelled) return result(state.done, state.inside, true);
-  state = await reportSurely({ jobId, taskId, done, inside }, deps);
+  state = await reportSurely({ jobId, taskId, done, inside }, reporter, 'answer', deps);
   return result(state.done, state.inside, state.cancelled);
 }

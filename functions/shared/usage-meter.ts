@@ -26,6 +26,11 @@ export interface UsageSource {
   giveBack(usage: JobUsage): void;
 }
 
+/** A source of a usage known in advance (e.g. a sampler's, reported to a progress function with no meter). */
+export function fixedSource(usage: JobUsage): UsageSource {
+  return { take: () => addUsage(usage), giveBack: () => undefined };
+}
+
 /**
  * Sends one write carrying a usage taken from `source`: the usage is given back if the write throws
  * or, by `applied`, was not applied.
@@ -77,8 +82,12 @@ const DEFAULT_REST_MS = 10;
 /** A kind's rest is the mean of its last ten or so measurements: recent, not noisy. */
 const REST_WINDOW = 10;
 
+/** Lambda's default memory size, for a handler run outside Lambda (a test calling it in process). */
+const DEFAULT_MEMORY_MB = 128;
+
 /** The function's memory (MB), as Lambda sets it for the function. */
 export function memoryMbFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  if (env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE === undefined) return DEFAULT_MEMORY_MB;
   const memoryMb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
   if (!Number.isSafeInteger(memoryMb) || memoryMb <= 0) {
     throw new Error(`AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a positive integer, got ${JSON.stringify(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE)}`);
@@ -88,13 +97,15 @@ export function memoryMbFromEnv(env: NodeJS.ProcessEnv = process.env): number {
 
 export interface SandboxMeterOptions {
   function: FunctionName;
-  memoryMb: number;
+  /** Default: AWS_LAMBDA_FUNCTION_MEMORY_SIZE. */
+  memoryMb?: number;
   /**
    * The sandbox's init duration: `performance.now()` at the end of the handler module's evaluation
    * (the time since the process started, as Lambda and the local cloud count init). Billed once, with
-   * the sandbox's first invocation.
+   * the sandbox's first invocation. Default: performance.now() now, so make the sandbox's meter the
+   * handler module's last statement.
    */
-  initMs: number;
+  initMs?: number;
   /** A monotonic clock in ms (performance.now()). */
   clock?: () => number;
 }
@@ -114,9 +125,9 @@ export class SandboxMeter {
 
   constructor(options: SandboxMeterOptions) {
     this.function = options.function;
-    this.memoryMb = options.memoryMb;
-    this.initMs = options.initMs;
+    this.memoryMb = options.memoryMb ?? memoryMbFromEnv();
     this.clock = options.clock ?? (() => performance.now());
+    this.initMs = options.initMs ?? this.clock();
   }
 
   /** A meter for the invocation starting now; the first one of the sandbox includes its init. */
