@@ -96,21 +96,24 @@ export class InMemoryJobStore implements JobStore {
   }
 
   async applyReport(report: ProgressReport, now: number, usage?: UsageSource): Promise<ReportAnswer> {
-    return writeWithUsage(usage, async (taken) => {
+    // The usage is recorded whatever the report's fate, as the table's refused-report write does.
+    const { task, accepted } = await writeWithUsage(usage, async (taken) => {
       const task = this.task(report.jobId, report.taskId);
       if (!task) throw new UnknownJobError(report.jobId, report.taskId);
       addItemUsage(task, taken);
-      if (report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined) {
+      const accepted = report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined;
+      if (accepted) {
         task.done = report.done;
         task.inside = report.inside;
         task.updatedAt = now;
-        return { cancelled: false, done: report.done, inside: report.inside };
       }
-      if (report.done > task.samples) {
-        throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
-      }
-      return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
+      return { task, accepted };
     });
+    if (accepted) return { cancelled: false, done: report.done, inside: report.inside };
+    if (report.done > task.samples) {
+      throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
+    }
+    return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
   }
 
   async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number, usage?: UsageSource): Promise<void> {
