@@ -40,25 +40,33 @@ const REPORT_ATTEMPTS = 3;
 /** What a report's usage includes of the time still to come: nothing, or (a last report) the wait for its answer. */
 type Rest = 'none' | 'answer';
 
+/** A warm report's round trip, about: the predicted wait for a last answer before any was measured. */
+const DEFAULT_ANSWER_WAIT_MS = 25;
+
 /**
  * Sends reports with the invocation's usage: each carries what was not recorded yet (given back if the
  * report fails, for the next one). A last report also carries its predicted wait for the answer: the
- * mean round trip of this invocation's earlier reports.
+ * latest round trip of this invocation's reports but the first (which often waits for the progress
+ * function's cold start: measured 1.3 to 3 s locally, against tens of milliseconds warm); failing that,
+ * the sandbox's recent waits for a last answer; failing that, a warm round trip's usual time. (A report
+ * sent while sampling is answered when sampling yields: its round trip as measured is up to one chunk
+ * of sampling longer, a few milliseconds.)
  */
 class Reporter {
-  private roundTrips = 0;
-  private roundTripMs = 0;
+  private answered = 0;
+  private latestRoundTripMs: number | undefined;
 
   constructor(private readonly deps: TaskDeps) {}
 
+  private predictedWaitMs(): number {
+    return this.latestRoundTripMs ?? this.deps.meter?.measuredRestMs('answer') ?? DEFAULT_ANSWER_WAIT_MS;
+  }
+
   async send(report: ProgressReport, rest: Rest): Promise<ReportAnswer> {
-    const restMs = rest === 'answer' && this.roundTrips > 0 ? this.roundTripMs / this.roundTrips : 0;
+    const source = this.deps.meter?.source(rest === 'answer' ? { kind: 'answer', restMs: this.predictedWaitMs() } : {});
     const sentAt = this.deps.now();
-    const answer = await writeWithUsage(this.deps.meter?.source({ restMs }), (usage) =>
-      this.deps.report(usage ? { ...report, usage: usage.functions.sampler } : report),
-    );
-    this.roundTrips++;
-    this.roundTripMs += this.deps.now() - sentAt;
+    const answer = await writeWithUsage(source, (usage) => this.deps.report(usage ? { ...report, usage: usage.functions.sampler } : report));
+    if (this.answered++ > 0) this.latestRoundTripMs = this.deps.now() - sentAt;
     return answer;
   }
 }

@@ -52,8 +52,14 @@ export async function writeWithUsage<T>(
   return result;
 }
 
-/** What a write carrying usage is, for predicting its rest: the same kind of call takes about as long. */
-export type RecordingKind = 'report' | 'failure' | 'create' | 'header' | 'beat';
+/**
+ * What the last recording of an invocation waits for, for predicting its rest (the same kind of call
+ * takes about as long): a write of the store (a report's, a failure record's, the header's), or a
+ * sampler's wait for its last report's answer (no write of its own: the progress function records it).
+ */
+export type RecordingKind = 'report' | 'failure' | 'header' | 'answer';
+
+const WRITES: Record<RecordingKind, boolean> = { report: true, failure: true, header: true, answer: false };
 
 export interface TakeOptions {
   /**
@@ -147,8 +153,14 @@ export class SandboxMeter {
     return this.rests.get(kind)?.meanMs ?? DEFAULT_REST_MS;
   }
 
+  /** A task item or a small header is one unit (under 1 KB); a header's later writes use what its last one did. */
   predictedWriteUnits(kind: RecordingKind): number {
-    return this.writeUnits.get(kind) ?? 1;
+    return WRITES[kind] ? (this.writeUnits.get(kind) ?? 1) : 0;
+  }
+
+  /** The kind's rest as measured recently, if it was. */
+  measuredRestMs(kind: RecordingKind): number | undefined {
+    return this.rests.get(kind)?.meanMs;
   }
 
   /** @internal called by an invocation's meter at its end */
@@ -185,6 +197,11 @@ export class InvocationMeter {
   /** The invocation's duration so far, init included. */
   elapsedMs(): number {
     return this.initMs + this.clock() - this.startedAt;
+  }
+
+  /** The sandbox's recent rest of a kind of last recording, if it measured one. */
+  measuredRestMs(kind: RecordingKind): number | undefined {
+    return this.sandbox.measuredRestMs(kind);
   }
 
   consumed(units: ConsumedUnits): void {

@@ -133,6 +133,39 @@ describe("what a sampler's reports carry", () => {
   });
 });
 
+describe("a sampler's last report", () => {
+  it("carries the wait for its answer predicted from the latest warm round trip, not the first report's cold one", async () => {
+    let t = 0;
+    const sandbox = new SandboxMeter({ function: 'sampler', memoryMb: 1769, initMs: 0, clock: () => t });
+    const meter = sandbox.start();
+    const sent: { at: number; report: ProgressReport }[] = [];
+    // Each chunk of 64 blocks takes 1 ms; the first report waits 3 s (a cold progress function), the others 40 ms.
+    const kernel = { name: 'stub', countInside: () => ((t += 1), 0) };
+    const state = { cancelled: false, done: 0, inside: 0 };
+    const event = { jobId: JOB, taskId: 0, seed: 1, samples: 192 * BLOCK_SIZE, startBlock: 0, endBlock: 192, invocation: 1 };
+    await runTask(event, {
+      kernel,
+      report: async (report) => {
+        sent.push({ at: t, report });
+        t += sent.length === 1 ? 3000 : 40;
+        return { ...state, done: Math.max(state.done, report.done) };
+      },
+      now: () => t,
+      reportIntervalMs: 0,
+      remainingMs: () => 60_000,
+      meter,
+    });
+    const last = sent.at(-1)!;
+    expect(last.report.done).toBe(192 * BLOCK_SIZE);
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    const recordedMs = sent.reduce((n, s) => n + s.report.usage!.billedMs, 0);
+    // An overlapped report's answer is seen when sampling yields: its round trip as measured is up to a chunk longer.
+    expect(recordedMs).toBeGreaterThanOrEqual(last.at + 40);
+    expect(recordedMs).toBeLessThanOrEqual(last.at + 41);
+    expect(meter.end().billedMs).toBe(last.at + 40);
+  });
+});
+
 describe('what an API request records', () => {
   const ALICE = 'arn:aws:iam::123456789012:user/alice';
   const request = (httpMethod: string, resource: string, jobId?: string, body?: unknown): APIGatewayProxyEvent =>
