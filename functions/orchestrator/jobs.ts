@@ -1,4 +1,5 @@
 import { randomInt, randomUUID, createHash } from 'node:crypto';
+import { emptyUsage, type JobUsage } from '../shared/cost.js';
 import { ApiError, UnknownJobError } from '../shared/errors.js';
 import {
   boundFailure,
@@ -18,7 +19,6 @@ import {
   type SamplerEvent,
   type TaskItem,
 } from '../shared/job.js';
-import { emptyUsage, type JobUsage } from '../shared/cost.js';
 import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
 import { writeWithUsage, type InvocationMeter } from '../shared/usage-meter.js';
 

@@ -37,7 +37,7 @@ export class OutOfTimeError extends Error {
 
 const REPORT_ATTEMPTS = 3;
 
-/** What a report's usage includes of the time still to come: nothing, or (a last report) the wait for its answer. */
+/** What a report's usage includes of the time still to come: nothing, or (a report that may be the last) the wait for its answer. */
 type Rest = 'none' | 'answer';
 
 /** A warm report's round trip, about: the predicted wait for a last answer before any was measured. */
@@ -99,7 +99,9 @@ export async function runTask(event: SamplerEvent, deps: TaskDeps): Promise<Task
   const result = (done: number, inside: number, cancelled: boolean): TaskResult => ({ jobId, taskId, done, inside, cancelled });
 
   const reporter = new Reporter(deps);
-  let state = await reportSurely({ jobId, taskId, done: 0, inside: 0 }, reporter, 'none', deps);
+  // The first report may be the last (the task is done, or stopped): it carries its answer's wait too; if
+  // it is not, the next report's usage is that much less.
+  let state = await reportSurely({ jobId, taskId, done: 0, inside: 0 }, reporter, 'answer', deps);
   if (state.cancelled || state.done >= taskSamples) return result(state.done, state.inside, state.cancelled);
   if (state.done % BLOCK_SIZE !== 0) throw new RangeError(`accepted progress ${state.done} is not at a block boundary`);
 

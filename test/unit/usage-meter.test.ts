@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addUsage, emptyUsage, type JobUsage } from '../../functions/shared/cost.js';
-import { memoryMbFromEnv, SandboxMeter, writeWithUsage } from '../../functions/shared/usage-meter.js';
+import { initDurationMs, memoryMbFromEnv, processAgeMs, SandboxMeter, writeWithUsage } from '../../functions/shared/usage-meter.js';
 
 /** A sandbox of `memoryMb` on a clock the test moves. */
 function sandbox(initMs: number, memoryMb = 256) {
@@ -121,5 +121,21 @@ describe('memoryMbFromEnv', () => {
     expect(memoryMbFromEnv({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1769' })).toBe(1769);
     expect(() => memoryMbFromEnv({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: 'lots' })).toThrow(/AWS_LAMBDA_FUNCTION_MEMORY_SIZE/);
     expect(memoryMbFromEnv({})).toBe(128);
+  });
+});
+
+describe('initDurationMs', () => {
+  it("counts from the process's start, at least from Node's time origin", () => {
+    const before = performance.now();
+    const init = initDurationMs();
+    expect(init).toBeGreaterThanOrEqual(before);
+    // This test process has run for seconds, not hours.
+    expect(init).toBeLessThan(10 * 60_000);
+    if (process.platform === 'linux') {
+      // The process started before Node's time origin, and not long before (10 ms ticks).
+      const age = processAgeMs()!;
+      expect(age).toBeGreaterThanOrEqual(performance.now() - 20);
+      expect(age).toBeLessThan(performance.now() + 5_000);
+    }
   });
 });
