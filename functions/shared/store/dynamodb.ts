@@ -5,6 +5,10 @@ import {
   QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
+  type GetCommandOutput,
+  type PutCommandOutput,
+  type QueryCommandOutput,
+  type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import type { JobUsage } from '../cost.js';
 import { UnknownJobError } from '../errors.js';
@@ -54,18 +58,28 @@ export class DynamoDbJobStore implements JobStore {
   ) {}
 
   /** Sends a command asking for its consumed capacity, and reports the units. */
-  private async send(command: Command): Promise<Record<string, any>> {
-    (command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL';
-    // One call per command type: send() is typed by its command.
-    const output = await (this.db.send as (c: Command) => Promise<Record<string, any>>)(command);
-    const units = Number(output.ConsumedCapacity?.CapacityUnits ?? 0);
+  private async send(command: GetCommand): Promise<GetCommandOutput>;
+  private async send(command: QueryCommand): Promise<QueryCommandOutput>;
+  private async send(command: PutCommand | UpdateCommand): Promise<PutCommandOutput | UpdateCommandOutput>;
+  private async send(command: Command): Promise<GetCommandOutput | QueryCommandOutput | PutCommandOutput | UpdateCommandOutput> {
+    command.input.ReturnConsumedCapacity = 'TOTAL';
+    // send() is typed by its command: one call per command type.
+    const output =
+      command instanceof GetCommand
+        ? await this.db.send(command)
+        : command instanceof QueryCommand
+          ? await this.db.send(command)
+          : command instanceof PutCommand
+            ? await this.db.send(command)
+            : await this.db.send(command);
+    const units = output.ConsumedCapacity?.CapacityUnits ?? 0;
     const read = command instanceof GetCommand || command instanceof QueryCommand;
     this.options.onConsumed?.({ readUnits: read ? units : 0, writeUnits: read ? 0 : units });
     return output;
   }
 
   /** Sends a conditional write: its output if it was applied, undefined if its condition did not hold. */
-  private async write(command: PutCommand | UpdateCommand): Promise<Record<string, any> | undefined> {
+  private async write(command: PutCommand | UpdateCommand): Promise<PutCommandOutput | UpdateCommandOutput | undefined> {
     try {
       return await this.send(command);
     } catch (error) {
