@@ -9,10 +9,13 @@ import { addUsage, emptyUsage, type FunctionName, type JobUsage } from './cost.j
  * own units: it carries a prediction from the sandbox's recent calls of the same kind, and `end()`
  * measures how far off that was, to predict better next time.
  *
- * Not counted: an invocation that dies before its first recording write (a crash, a timeout, a
- * request the store refused before any job existed), the time the runtime spends around the handler
- * (receiving the event, returning the result), and side costs billed elsewhere (X-Ray traces,
- * CloudWatch logs and metrics, data transfer).
+ * Not counted: an invocation that dies before its first recording write (a crash, a timeout, a sampler
+ * killed before its first report), the time the runtime spends outside the handler (receiving the
+ * event, returning the result: up to tens of milliseconds in the local cloud on a loaded machine, not
+ * measured on AWS), a request that names no job of its caller or fails (4xx, 5xx), and side
+ * costs billed elsewhere (X-Ray traces, CloudWatch logs, metrics and alarms, data transfer). A submit
+ * that first clears a full admission scope (reading, and perhaps settling, other jobs) counts that
+ * work to the job it submits.
  */
 
 /** Capacity units one store call consumed, as DynamoDB's `ConsumedCapacity` reported them. */
