@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { handleApiEvent, type ApiDeps } from '../../functions/orchestrator/api.js';
+import { runJob } from '../../functions/orchestrator/jobs.js';
 import { applyProgressEvent } from '../../functions/progress/apply.js';
 import { runTask } from '../../functions/sampler/task.js';
 import { emptyUsage, PRICES, type JobUsage } from '../../functions/shared/cost.js';
@@ -180,7 +181,8 @@ describe('what an API request records', () => {
       requestContext: { path: `/prod${jobId ? `/jobs/${jobId}` : resource}`, identity: { userArn: ALICE } },
     }) as unknown as APIGatewayProxyEvent;
 
-  it('its POST, each GET and its DELETE: the API request and the invocation, the answer including itself', async () => {
+  /** The API on an in-memory store, each call one orchestrator invocation of one sandbox. */
+  function world() {
     const store = new InMemoryJobStore();
     const sandbox = new SandboxMeter({ function: 'orchestrator', memoryMb: 512, initMs: 50 });
     const deps: ApiDeps = {
@@ -210,6 +212,11 @@ describe('what an API request records', () => {
       if (answer.statusCode >= 300) throw new Error(answer.body);
       return JSON.parse(answer.body) as JobView;
     };
+    return { store, sandbox, deps, call };
+  }
+
+  it('its POST, each GET and its DELETE: the API request and the invocation, the answer including itself', async () => {
+    const { store, sandbox, deps, call } = world();
     const stored = async (jobId: string) => viewJob((await store.loadHeader(jobId))!, [], 0).cost;
 
     const posted = await call(request('POST', '/jobs', undefined, { samples: 2 * BLOCK_SIZE, tasks: 2 }));
@@ -234,5 +241,20 @@ describe('what an API request records', () => {
     const missing = await handleApiEvent(request('GET', '/jobs/{id}', '00000000-0000-4000-8000-00000000ffff'), { ...deps, meter: sandbox.start() });
     expect(missing.statusCode).toBe(404);
     expect(store.snapshot()).toEqual(before);
+  });
+
+  it("a job's run: its heartbeat and its end record the run's invocation, and its view includes them", async () => {
+    const { store, sandbox, deps, call } = world();
+    const posted = await call(request('POST', '/jobs', undefined, { samples: 2 * BLOCK_SIZE, tasks: 2 }));
+    const meter = sandbox.start();
+    // No time left: one round of the run's work (starting the tasks), then a hand-over to the next run.
+    const view = await runJob(posted.jobId, { ...deps, meter }, () => 0);
+    meter.end();
+    const job = (await store.loadJob(posted.jobId))!;
+    expect(job.tasks.map((t) => t.invocations)).toEqual([1, 1]);
+    expect(view.cost).toEqual(viewJob(job.header, job.tasks, 0).cost);
+    expect(view.cost.lambda.byFunction.orchestrator.requests).toBe(2);
+    expect(view.cost.lambda.byFunction.orchestrator.billedMs).toBeGreaterThan(posted.cost.lambda.byFunction.orchestrator.billedMs);
+    expect(view.cost.apiRequests).toBe(1);
   });
 });
