@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ApiError } from '../shared/errors.js';
 import { isFinal, type JobView } from '../shared/job.js';
 import { parseIdempotencyKey, parseJobId, parseJobRequest, type Limits } from '../shared/validation.js';
-import { cancelJob, settleJob, submitJob, waitForJob, type Caller, type JobDeps } from './jobs.js';
+import { cancelJob, recordUsage, settleJob, submitJob, waitForJob, type Caller, type JobDeps } from './jobs.js';
 
 export interface ApiDeps extends JobDeps {
   limits: Limits;
@@ -64,6 +64,9 @@ function answerBy(event: APIGatewayProxyEvent, deps: ApiDeps, startedAt: number)
   return Math.min(startedAt + deps.estimateWaitMs, arrivedAt + API_GATEWAY_TIMEOUT_MS - ANSWER_MARGIN_MS);
 }
 
+/** A request naming a job answers its view with the request's own usage recorded (the API request, this invocation). */
+const answered = (view: JobView, deps: ApiDeps) => recordUsage(view, deps, 1);
+
 async function route(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<APIGatewayProxyResult> {
   const startedAt = deps.now();
   const key = `${event.httpMethod} ${event.resource}`;
@@ -71,19 +74,19 @@ async function route(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<APIGat
     case 'POST /jobs': {
       const request = parseJobRequest(body(event), deps.limits);
       const { view } = await submitJob(request, callerOf(event), deps);
-      return accepted(event, view);
+      return accepted(event, await answered(view, deps));
     }
     case 'POST /estimate': {
       const request = parseJobRequest(body(event), deps.limits);
       const caller = callerOf(event);
       const { view } = await submitJob(request, caller, deps);
-      const result = await waitForJob(view.jobId, caller.owner, answerBy(event, deps, startedAt), deps);
+      const result = await answered(await waitForJob(view.jobId, caller.owner, answerBy(event, deps, startedAt), deps), deps);
       return isFinal(result.status) ? json(200, result) : accepted(event, result);
     }
     case 'GET /jobs/{id}':
-      return json(200, await settleJob(parseJobId(event.pathParameters?.id), deps, ownerOf(event)));
+      return json(200, await answered(await settleJob(parseJobId(event.pathParameters?.id), deps, ownerOf(event)), deps));
     case 'DELETE /jobs/{id}':
-      return json(200, await cancelJob(parseJobId(event.pathParameters?.id), ownerOf(event), deps));
+      return json(200, await answered(await cancelJob(parseJobId(event.pathParameters?.id), ownerOf(event), deps), deps));
     default:
       throw new ApiError(404, 'RouteNotFound', `no route for ${event.httpMethod} ${event.path}`);
   }

@@ -5,6 +5,7 @@ import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { observability, recordJobEvent, recordJobRefused, type JobKeys } from '../shared/observability.js';
 import { SERVICE_NAMES } from '../shared/telemetry.js';
 import { parseJobId } from '../shared/validation.js';
+import { SandboxMeter } from '../shared/usage-meter.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
@@ -19,7 +20,7 @@ const config = orchestratorConfig.read();
 const obs = observability(SERVICE_NAMES.orchestrator);
 
 const deps: ApiDeps = {
-  store: new DynamoDbJobStore(documentClient, config.tableName),
+  store: new DynamoDbJobStore(documentClient, config.tableName, { onConsumed: (units) => usage.consumed(units) }),
   startSampler: (event) => invokeAsync(config.samplerFunctionName, event),
   startRun: (jobId) => invokeAsync(config.functionName, { kind: 'run', jobId } satisfies RunEvent),
   now: Date.now,
@@ -60,14 +61,20 @@ function jobKeysOf(event: APIGatewayProxyEvent | RunEvent): JobKeys {
 
 export async function handler(event: APIGatewayProxyEvent | RunEvent, context: Context): Promise<APIGatewayProxyResult | void> {
   return obs.invocation(context, jobKeysOf(event), async () => {
-    if (isRunEvent(event)) {
-      const view = await runJob(event.jobId, deps, () => context.getRemainingTimeInMillis());
-      obs.logger.info('run ended', { status: view.status, done: view.done });
-      return;
+    // Each invocation's usage is recorded on its job (see JobDeps.meter).
+    const meter = usage.start();
+    try {
+      if (isRunEvent(event)) {
+        const view = await runJob(event.jobId, { ...deps, meter }, () => context.getRemainingTimeInMillis());
+        obs.logger.info('run ended', { status: view.status, done: view.done });
+        return;
+      }
+      const response = await handleApiEvent(event, { ...deps, meter });
+      observeResponse(event, response);
+      return response;
+    } finally {
+      meter.end();
     }
-    const response = await handleApiEvent(event, deps);
-    observeResponse(event, response);
-    return response;
   });
 }
 
@@ -79,3 +86,6 @@ function observeResponse(event: APIGatewayProxyEvent, response: APIGatewayProxyR
   if (typeof jobId === 'string') obs.tagJob({ jobId });
   obs.logger.info('request handled', { method: event.httpMethod, resource: event.resource, statusCode: response.statusCode });
 }
+
+// Last: its creation time is the sandbox's init duration.
+const usage = new SandboxMeter({ function: 'orchestrator' });

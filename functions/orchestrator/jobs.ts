@@ -1,4 +1,5 @@
 import { randomInt, randomUUID, createHash } from 'node:crypto';
+import { emptyUsage, type JobUsage } from '../shared/cost.js';
 import { ApiError, UnknownJobError } from '../shared/errors.js';
 import {
   boundFailure,
@@ -11,6 +12,7 @@ import {
   samplerEvent,
   tasksToStart,
   viewJob,
+  withUsage,
   type JobHeader,
   type JobRequest,
   type JobView,
@@ -19,6 +21,7 @@ import {
 } from '../shared/job.js';
 import type { AdmissionEntry, AdmissionScope, JobStore, StoredJob } from '../shared/store/port.js';
 import type { JobEvent } from '../shared/observability.js';
+import { writeWithUsage, type InvocationMeter } from '../shared/usage-meter.js';
 
 /** What the job operations need from the outside world; the handler wires AWS, tests wire fakes or dynalite. */
 export interface JobDeps {
@@ -49,6 +52,11 @@ export interface JobDeps {
   partitionWriteUnitsPerSecond: number;
   /** Told of each job created, outcome written and sampler run started (metrics), and of failed requests. */
   observe?(event: JobEvent): void;
+  /**
+   * This invocation's meter: what it uses is recorded on the job's header (by the header's creation,
+   * the run's heartbeats, and a last write of each invocation). Without one nothing is recorded.
+   */
+  meter?: InvocationMeter;
 }
 
 /** Who asks: the IAM principal (its ARN), and the request's idempotency key if it has one. */
@@ -141,7 +149,14 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
     await releasePlaces(places, jobId, deps);
     throw new ApiError(503, 'ServiceUnavailable', 'the job could not be created in time; repeat the request');
   }
-  if (!(await deps.store.createJob(header))) {
+  // The header starts with what this request used so far; its own units are recorded by the last write.
+  let creation: JobUsage | undefined;
+  const created = await writeWithUsage(
+    deps.meter?.source({}),
+    (usage) => deps.store.createJob(usage ? { ...header, usage: (creation = usage) } : header),
+    (applied) => applied,
+  );
+  if (!created) {
     const existing = await deps.store.loadJob(jobId);
     if (!existing) throw new Error(`job ${jobId} exists but could not be read`);
     // A concurrent request with the same key created it first; unless the header is this one (its
@@ -153,7 +168,7 @@ export async function submitJob(request: JobRequest, caller: Caller, deps: JobDe
   for (const [scope, entry] of places) await deps.store.admit(scope, jobId, { ...entry, created: true }, 0);
   await deps.startRun(jobId);
   deps.observe?.({ kind: 'submitted' });
-  return { view: viewJob(header, [], now), created: true };
+  return { view: viewJob(created && creation ? { ...header, usage: creation } : header, [], now), created: true };
 }
 
 /**
@@ -382,6 +397,30 @@ async function startTasks(header: JobHeader, stored: readonly TaskItem[], share:
  * orchestrator's own timeout it hands over to a fresh run, so a job may outlive one Lambda invocation.
  */
 export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {
+  // Whether it ended the job, found it ended, or handed over: what the run used since its last beat.
+  return recordUsage(await pollJob(jobId, deps, remainingMs), deps);
+}
+
+/**
+ * Adds what this invocation used and has not recorded yet to the job's header, as the invocation's last
+ * write (its own latency and units predicted), with `apiRequests` API requests (the request answered
+ * with the view). The view with that usage in its cost (unchanged if nothing was recorded: no meter,
+ * or no header).
+ */
+export async function recordUsage(view: JobView, deps: JobDeps, apiRequests = 0): Promise<JobView> {
+  if (!deps.meter) return view;
+  const api = emptyUsage();
+  api.apiRequests = apiRequests;
+  let recorded: JobUsage | undefined;
+  const added = await writeWithUsage(
+    deps.meter.source({ kind: 'header' }, api),
+    (usage) => deps.store.addJobUsage(view.jobId, (recorded = usage!)),
+    (applied) => applied,
+  );
+  return added && recorded ? withUsage(view, recorded) : view;
+}
+
+async function pollJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {
   const job = await deps.store.loadJob(jobId);
   if (!job) throw new UnknownJobError(jobId);
   if (job.header.status !== 'RUNNING') return viewJob(job.header, job.tasks, deps.now());
@@ -389,7 +428,9 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   // before reviving a run, so a beat every third of it is enough (one header write, not one a poll).
   const beatEveryMs = Math.max(deps.pollIntervalMs, deps.stallMs / 3);
   let lastBeat = deps.now();
-  await deps.store.beatRun(jobId, lastBeat);
+  // Each beat also records what the run used so far.
+  const beat = (now: number) => writeWithUsage(deps.meter?.source({}), (usage) => deps.store.beatRun(jobId, now, usage));
+  await beat(lastBeat);
   // Poll quickly while tasks are ending and starting (small tasks end within a fraction of a second),
   // more slowly while they run; never faster than the job's read budget allows.
   const fastMs = Math.max(Math.min(100, deps.pollIntervalMs), pollFloorMs(job.header.tasks, jobBudget(deps.partitionWriteUnitsPerSecond)));
@@ -402,7 +443,7 @@ export async function runJob(jobId: string, deps: JobDeps, remainingMs: () => nu
   for (;;) {
     if (deps.now() - lastBeat >= beatEveryMs) {
       lastBeat = deps.now();
-      await deps.store.beatRun(jobId, lastBeat);
+      await beat(lastBeat);
     }
     const { header, tasks } = await settle(jobId, deps);
     const view = viewJob(header, tasks, deps.now());

@@ -4,11 +4,12 @@ import type { ProgressReport, ReportAnswer, SamplerEvent } from '../shared/job.j
 import { observability, recordReport, recordSamplerRunLost, type JobKeys } from '../shared/observability.js';
 import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { SERVICE_NAMES } from '../shared/telemetry.js';
+import { SandboxMeter } from '../shared/usage-meter.js';
 import { applyProgressEvent, type ProgressEvent } from './apply.js';
 import { progressConfig } from './config.js';
 
 const config = progressConfig.read();
-const store = new DynamoDbJobStore(documentClient, config.tableName);
+const store = new DynamoDbJobStore(documentClient, config.tableName, { onConsumed: (units) => usage.consumed(units) });
 const obs = observability(SERVICE_NAMES.progress);
 
 /** The task a report is about, or the sampler run a failure record names. */
@@ -20,7 +21,8 @@ const jobKeysOf = (event: ProgressEvent): JobKeys => {
 
 export async function handler(event: ProgressEvent, context: Context): Promise<ReportAnswer | { recorded: true }> {
   return obs.invocation(context, jobKeysOf(event), async () => {
-    const answer = await applyProgressEvent(event, store, Date.now());
+    const meter = usage.start();
+    const answer = await applyProgressEvent(event, store, Date.now(), meter).finally(() => meter.end());
     if ('recorded' in answer) {
       recordSamplerRunLost(obs);
       obs.logger.warn('sampler run lost', { condition: 'requestContext' in event ? event.requestContext.condition : undefined });
@@ -31,3 +33,6 @@ export async function handler(event: ProgressEvent, context: Context): Promise<R
     return answer;
   });
 }
+
+// Last: its creation time is the sandbox's init duration.
+const usage = new SandboxMeter({ function: 'progress' });

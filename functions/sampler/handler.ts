@@ -4,6 +4,7 @@ import type { ProgressReport, ReportAnswer, SamplerEvent } from '../shared/job.j
 import { kernel } from '../shared/kernel/index.js';
 import { observability, recordSamples } from '../shared/observability.js';
 import { SERVICE_NAMES } from '../shared/telemetry.js';
+import { SandboxMeter } from '../shared/usage-meter.js';
 import { samplerConfig } from './config.js';
 import { runTask, type TaskResult } from './task.js';
 
@@ -13,6 +14,7 @@ const obs = observability(SERVICE_NAMES.sampler);
 export async function handler(event: SamplerEvent, context: Context): Promise<TaskResult> {
   const { jobId, taskId, invocation } = event;
   return obs.invocation(context, { jobId, taskId, invocation }, async () => {
+    const meter = usage.start();
     const started = Date.now();
     // What the store accepted: where this run resumed from (its first answer) and where it stands.
     let resumedAt: number | undefined;
@@ -32,11 +34,16 @@ export async function handler(event: SamplerEvent, context: Context): Promise<Ta
         reportIntervalMs: event.reportIntervalMs ?? config.reportIntervalMs,
         remainingMs: () => context.getRemainingTimeInMillis(),
         reportFailed: (failed, error) => obs.logger.warn('progress report failed', { done: failed.done, error: String(error) }),
+        meter,
       });
       obs.logger.info('task ended', { kernel: kernel.name, done: result.done, inside: result.inside, cancelled: result.cancelled });
       return result;
     } finally {
+      meter.end();
       if (resumedAt !== undefined) recordSamples(obs, accepted - resumedAt, Date.now() - started);
     }
   });
 }
+
+// Last: its creation time is the sandbox's init duration.
+const usage = new SandboxMeter({ function: 'sampler' });

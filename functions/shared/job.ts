@@ -1,3 +1,4 @@
+import { addUsage, emptyUsage, FUNCTION_NAMES, priceUsage, type FunctionUsage, type JobCost, type JobUsage } from './cost.js';
 import { estimatePi, type Estimate } from './estimate.js';
 import { blockCount, samplesInBlocks } from './kernel/stream-rule.js';
 
@@ -38,6 +39,8 @@ export interface JobHeader {
   inside?: number;
   reason?: string;
   failedTasks?: number[];
+  /** What the orchestrator's invocations and the API requests for this job used (added to by each). */
+  usage?: JobUsage;
 }
 
 export interface TaskItem {
@@ -54,6 +57,8 @@ export interface TaskItem {
   lastInvokedAt?: number;
   cancelled?: boolean;
   failure?: string;
+  /** What this task's samplers and progress reports used (added to by each report). */
+  usage?: JobUsage;
 }
 
 /** What a sampler is invoked with: everything it needs, so it never reads the table. */
@@ -79,6 +84,11 @@ export interface ProgressReport {
   taskId: number;
   done: number;
   inside: number;
+  /**
+   * What the reporting sampler invocation used since its last answered report (its request on its
+   * first report): it is added to the task's usage, unlike the counts. Absent from older samplers.
+   */
+  usage?: FunctionUsage;
 }
 
 /** The store's answer to a report: the task's accepted state and whether the job is cancelled. */
@@ -194,6 +204,8 @@ export interface JobView {
   reason?: string;
   failedTasks?: number[];
   taskProgress: TaskView[];
+  /** What the job used so far (everything recorded up to this answer, this request included) and its price. */
+  cost: JobCost;
 }
 
 /** The outcome a job has reached, derived from its items alone (so a lost orchestrator loses nothing). */
@@ -315,6 +327,28 @@ export function isFinal(status: JobStatus): boolean {
   return FINAL_STATUSES.includes(status);
 }
 
+/** What a job used: its header's usage and its tasks'. */
+export function jobUsage(header: JobHeader, tasks: readonly TaskItem[]): JobUsage {
+  return addUsage(header.usage ?? emptyUsage(), ...tasks.map((t) => t.usage ?? emptyUsage()));
+}
+
+/** The usage a cost was priced from (a cost carries every quantity it priced). */
+export function usageOfCost(cost: JobCost): JobUsage {
+  const usage = emptyUsage();
+  for (const name of FUNCTION_NAMES) {
+    const { requests, billedMs, mbMs } = cost.lambda.byFunction[name];
+    usage.functions[name] = { requests, billedMs, mbMs };
+  }
+  usage.dynamodb = { ...cost.dynamodb };
+  usage.apiRequests = cost.apiRequests;
+  return usage;
+}
+
+/** The view with `usage` added to its cost: a request's own usage, recorded as it answers. */
+export function withUsage(view: JobView, usage: JobUsage): JobView {
+  return { ...view, cost: priceUsage(addUsage(usageOfCost(view.cost), usage)) };
+}
+
 export function viewJob(header: JobHeader, tasks: readonly TaskItem[], now: number): JobView {
   const outcome = deriveOutcome(header, tasks, now);
   const finishedAt = header.finishedAt ?? (isFinal(outcome.status) ? now : undefined);
@@ -340,5 +374,6 @@ export function viewJob(header: JobHeader, tasks: readonly TaskItem[], now: numb
       progress: t.samples === 0 ? 1 : t.done / t.samples,
       ...(t.failure !== undefined && { failure: t.failure }),
     })),
+    cost: priceUsage(jobUsage(header, tasks)),
   };
 }

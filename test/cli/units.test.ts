@@ -4,6 +4,7 @@ import { friendlyLogLine, resolveFunction, type TemplateFunction } from '../../c
 import { isProblemLine } from '../../cli/local-session.js';
 import { parseCount, UsageError } from '../../cli/numbers.js';
 import { percent, plainProgress, renderFrame } from '../../cli/progress.js';
+import { emptyUsage, priceUsage } from '../../functions/shared/cost.js';
 import type { JobView } from '../../functions/shared/job.js';
 
 describe('numbers on the command line', () => {
@@ -41,6 +42,7 @@ const job = (over: Partial<JobView> = {}): JobView => ({
     { taskId: 0, samples: 500, done: 500, progress: 1 },
     { taskId: 1, samples: 500, done: 0, progress: 0 },
   ],
+  cost: priceUsage(emptyUsage()),
   ...over,
 });
 
@@ -58,15 +60,16 @@ describe('progress output', () => {
     display.update(job({ progress: 0.1 }));
     display.update(job({ progress: 0.2 })); // within the interval: not printed
     display.finish(job({ status: 'SUCCEEDED', progress: 1, done: 1000 }));
-    expect(out).toEqual(['Progress: 10%\n', 'Progress: 100%\n']);
+    expect(out).toEqual(['Progress: 10% · cost so far $0\n', 'Progress: 100%\n']);
   });
 
   it('on a terminal: an overall bar and one bar per task', () => {
     const lines = renderFrame(job(), 100, 30);
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(/^RUNNING\s+█+░+\s+50%\s+500 \/ 1,000\s+π ≈ 3\.200000/);
-    expect(lines[1]).toMatch(/^ {2}task 0 █+ 100%$/);
-    expect(lines[2]).toMatch(/^ {2}task 1 ░+ {3}0%$/);
+    expect(lines[1]).toMatch(/^ {2}cost so far: \$0 — /);
+    expect(lines[2]).toMatch(/^ {2}task 0 █+ 100%$/);
+    expect(lines[3]).toMatch(/^ {2}task 1 ░+ {3}0%$/);
   });
 
   it('on a short terminal, many tasks become a strip of one character each', () => {

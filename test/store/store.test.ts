@@ -1,10 +1,12 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { addUsage, emptyUsage, type JobUsage } from '../../functions/shared/cost.js';
 import { UnknownJobError } from '../../functions/shared/errors.js';
 import { planTasks, type JobHeader, type TaskItem } from '../../functions/shared/job.js';
 import { DynamoDbJobStore } from '../../functions/shared/store/dynamodb.js';
 import { InMemoryJobStore } from '../../functions/shared/store/memory.js';
 import type { JobStore } from '../../functions/shared/store/port.js';
+import type { ConsumedUnits, UsageSource } from '../../functions/shared/usage-meter.js';
 import { startTestTable } from '../helpers/dynalite.js';
 
 /** One adapter under test: the store, everything it holds (for "nothing was written"), and its teardown. */
@@ -36,6 +38,30 @@ const OWNER = 'arn:aws:iam::123456789012:user/alice';
 /** A job's task items as created: `tasks` tasks of 4 blocks each. */
 function taskItems(jobId: string, tasks: number): TaskItem[] {
   return planTasks(tasks * 4 * 16_384, tasks).map((p) => ({ ...p, jobId, done: 0, inside: 0, invocations: 0, expiresAt: 2e9 }));
+}
+
+/** A usage with every number set: `n` requests, and multiples of n for the rest. */
+function usageOf(n: number): JobUsage {
+  const usage = emptyUsage();
+  usage.functions.sampler = { requests: n, billedMs: 10 * n, mbMs: 10 * n * 1769 };
+  usage.functions.progress = { requests: n, billedMs: 3 * n, mbMs: 3 * n * 256 };
+  usage.functions.orchestrator = { requests: n, billedMs: 7 * n, mbMs: 7 * n * 512 };
+  usage.dynamodb = { readUnits: n, writeUnits: 2 * n };
+  usage.apiRequests = n;
+  return usage;
+}
+
+/** A usage source that counts what it handed out and got back: `recorded()` is how many usages were kept. */
+function countingSource(usage: JobUsage): UsageSource & { recorded(): number } {
+  let kept = 0;
+  return {
+    take: () => {
+      kept++;
+      return addUsage(usage);
+    },
+    giveBack: () => void kept--,
+    recorded: () => kept,
+  };
 }
 
 /** The same contract, held against every adapter: the in-memory store must behave like the table. */
@@ -278,6 +304,98 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
     });
   });
 
+  describe('job usage', () => {
+    let jobId: string;
+    beforeEach(async () => {
+      jobId = await createJob();
+    });
+    const taskUsage = async (taskId: number) => (await store.loadTask(jobId, taskId))!.usage;
+
+    it('adds the usage of a creation, heartbeats and header additions, and loadJob hands it back', async () => {
+      const created = `${jobId.slice(0, -4)}ffff`;
+      const header: JobHeader = {
+        jobId: created, seed: 1, samples: 16_384, tasks: 1, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 1, owner: OWNER,
+      };
+      expect(await store.createJob({ ...header, usage: usageOf(1) })).toBe(true);
+      await store.beatRun(created, 5, usageOf(2));
+      expect(await store.addJobUsage(created, usageOf(4))).toBe(true);
+      expect((await store.loadJob(created))!.header).toEqual({ ...header, runHeartbeatAt: 5, usage: usageOf(7) });
+      expect(await store.loadHeader(created)).toEqual({ ...header, runHeartbeatAt: 5, usage: usageOf(7) });
+    });
+
+    it('adds nothing to a job that does not exist, and creates no item for it', async () => {
+      const before = await subject.snapshot();
+      expect(await store.addJobUsage('no-such-job', usageOf(1))).toBe(false);
+      const source = countingSource(usageOf(1));
+      await expect(store.applyReport({ jobId: 'no-such-job', taskId: 0, done: 1, inside: 1 }, 1, source)).rejects.toThrow(UnknownJobError);
+      await expect(store.recordTaskFailure('no-such-job', 0, 1, 'x', 1, source)).rejects.toThrow(UnknownJobError);
+      expect(source.recorded()).toBe(0);
+      expect(await subject.snapshot()).toEqual(before);
+    });
+
+    it('records an accepted report\'s usage once, with the report', async () => {
+      const source = countingSource(usageOf(1));
+      expect(await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 12_000 }, 1, source)).toEqual({ cancelled: false, done: 16_384, inside: 12_000 });
+      expect(source.recorded()).toBe(1);
+      expect(await taskUsage(0)).toEqual(usageOf(1));
+      expect((await store.loadTask(jobId, 0))!.done).toBe(16_384);
+    });
+
+    it('records the usage of refused reports (duplicate, stale, after a stop) and of a report of nothing, each once', async () => {
+      await store.applyReport({ jobId, taskId: 1, done: 32_768, inside: 25_000 }, 1, countingSource(usageOf(1)));
+      const duplicate = countingSource(usageOf(2));
+      expect(await store.applyReport({ jobId, taskId: 1, done: 32_768, inside: 25_000 }, 2, duplicate)).toEqual({ cancelled: false, done: 32_768, inside: 25_000 });
+      const stale = countingSource(usageOf(4));
+      expect(await store.applyReport({ jobId, taskId: 1, done: 16_384, inside: 1 }, 3, stale)).toEqual({ cancelled: false, done: 32_768, inside: 25_000 });
+      const nothing = countingSource(usageOf(8));
+      expect(await store.applyReport({ jobId, taskId: 1, done: 0, inside: 0 }, 4, nothing)).toEqual({ cancelled: false, done: 32_768, inside: 25_000 });
+      await store.stopTasks(taskItems(jobId, 3));
+      const stopped = countingSource(usageOf(16));
+      expect(await store.applyReport({ jobId, taskId: 1, done: 49_152, inside: 1 }, 5, stopped)).toEqual({ cancelled: true, done: 32_768, inside: 25_000 });
+      expect([duplicate, stale, nothing, stopped].map((s) => s.recorded())).toEqual([1, 1, 1, 1]);
+      const task = (await store.loadTask(jobId, 1))!;
+      expect(task.usage).toEqual(usageOf(31));
+      expect([task.done, task.inside, task.updatedAt]).toEqual([32_768, 25_000, 1]);
+    });
+
+    it('records a report\'s usage even when it counts more samples than the task has', async () => {
+      const source = countingSource(usageOf(1));
+      await expect(store.applyReport({ jobId, taskId: 0, done: 10 * 16_384, inside: 1 }, 1, source)).rejects.toThrow(RangeError);
+      expect(source.recorded()).toBe(1);
+      expect(await taskUsage(0)).toEqual(usageOf(1));
+    });
+
+    it('records a failure record\'s usage whether the failure is recorded or stale', async () => {
+      await store.claimInvocation(jobId, 2, 0, 1);
+      const current = countingSource(usageOf(1));
+      await store.recordTaskFailure(jobId, 2, 1, 'boom', 2, current);
+      const stale = countingSource(usageOf(2));
+      await store.recordTaskFailure(jobId, 2, 0, 'old', 3, stale);
+      expect([current.recorded(), stale.recorded()]).toEqual([1, 1]);
+      const task = (await store.loadTask(jobId, 2))!;
+      expect([task.failure, task.usage]).toEqual(['boom', usageOf(3)]);
+    });
+
+    it('sums every report\'s usage, accepted or not, whatever their order', async () => {
+      const reports = [3, 1, 2, 2, 4, 0, 4, 1].map((blocks, i) => ({ blocks, usage: usageOf(i + 1) }));
+      await Promise.all(
+        reports.map(({ blocks, usage }) =>
+          store.applyReport({ jobId, taskId: 0, done: blocks * 16_384, inside: blocks }, 1, countingSource(usage)),
+        ),
+      );
+      expect(await taskUsage(0)).toEqual(usageOf(36));
+      expect((await store.loadTask(jobId, 0))!.done).toBe(4 * 16_384);
+    });
+
+    it('keeps a task\'s usage when the task is stopped, and its claims and progress do not touch it', async () => {
+      await store.applyReport({ jobId, taskId: 0, done: 16_384, inside: 1 }, 1, countingSource(usageOf(1)));
+      await store.claimInvocation(jobId, 0, 0, 2);
+      await store.stopTasks(taskItems(jobId, 1));
+      expect(await taskUsage(0)).toEqual(usageOf(1));
+      expect((await store.loadJob(jobId))!.tasks.map((t) => t.usage)).toEqual([usageOf(1), undefined, undefined]);
+    });
+  });
+
   describe('admission', () => {
     const entry = (admittedAt: number) => ({ admittedAt, deadlineAt: admittedAt + 600_000 });
     const scope = (caller: string) => ({ caller: `${caller}-${++jobCounter}` });
@@ -343,5 +461,32 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
         { numRuns: 60 },
       );
     });
+  });
+});
+
+describe('DynamoDbJobStore: consumed capacity', () => {
+  it('reports every call\'s units as DynamoDB counts them, a write refused by its condition included', async () => {
+    const table = await startTestTable();
+    const consumed: ConsumedUnits[] = [];
+    const store = new DynamoDbJobStore(table.db, table.tableName, { onConsumed: (units) => consumed.push(units) });
+    const sum = () => consumed.splice(0).reduce((a, u) => ({ readUnits: a.readUnits + u.readUnits, writeUnits: a.writeUnits + u.writeUnits }), { readUnits: 0, writeUnits: 0 });
+    try {
+      const header: JobHeader = {
+        jobId: 'j', seed: 1, samples: 16_384, tasks: 1, status: 'RUNNING', createdAt: 0, deadlineAt: 1e15, expiresAt: 2e9, maxInvocations: 1, owner: OWNER,
+      };
+      expect(await store.createJob(header)).toBe(true);
+      expect(sum()).toEqual({ readUnits: 0, writeUnits: 1 });
+      expect(await store.createJob(header)).toBe(false);
+      expect(sum()).toEqual({ readUnits: 0, writeUnits: 1 });
+      await store.loadHeader('j');
+      expect(sum()).toEqual({ readUnits: 1, writeUnits: 0 });
+      // A header of about 5 KB: a write costs 5 units (one per KB), a consistent read 2 (one per 4 KB).
+      await store.finishJob('j', { status: 'FAILED', done: 0, inside: 0, reason: 'x'.repeat(4500) }, 1);
+      expect(sum()).toEqual({ readUnits: 0, writeUnits: 5 });
+      await store.loadJob('j');
+      expect(sum()).toEqual({ readUnits: 2, writeUnits: 0 });
+    } finally {
+      await table.stop();
+    }
   });
 });

@@ -5,9 +5,15 @@ import {
   QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
+  type GetCommandOutput,
+  type PutCommandOutput,
+  type QueryCommandOutput,
+  type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
+import type { JobUsage } from '../cost.js';
 import { UnknownJobError } from '../errors.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
+import { writeWithUsage, type ConsumedUnits, type UsageSource } from '../usage-meter.js';
 import {
   admissionKey,
   headerKey,
@@ -18,6 +24,7 @@ import {
   RUNNING_JOBS_ATTRIBUTE,
   taskKey,
   taskToItem,
+  usageAddition,
 } from './items.js';
 import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
@@ -25,23 +32,93 @@ const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
   (error instanceof Error && error.name === 'ConditionalCheckFailedException');
 
+export interface DynamoDbJobStoreOptions {
+  /** Told the capacity units of every call, as DynamoDB reported them (a job's cost counts them). */
+  onConsumed?: (units: ConsumedUnits) => void;
+}
+
+type Command = GetCommand | QueryCommand | PutCommand | UpdateCommand;
+
+/**
+ * What a write refused by its condition consumed: DynamoDB charges it (at least one unit, by the item's
+ * size) but its error carries no `ConsumedCapacity`. A put is charged by the item it writes; an update
+ * by the existing item, which for the small items refused here is one unit.
+ */
+function refusedWriteUnits(command: PutCommand | UpdateCommand): number {
+  if (!(command instanceof PutCommand)) return 1;
+  return Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(command.input.Item)) / 1024));
+}
+
 /** The job store on the DynamoDB table (the layout is in `./items.ts`, the contract in `./port.ts`). */
 export class DynamoDbJobStore implements JobStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly options: DynamoDbJobStoreOptions = {},
   ) {}
+
+  /** Sends a command asking for its consumed capacity, and reports the units. */
+  private async send(command: GetCommand): Promise<GetCommandOutput>;
+  private async send(command: QueryCommand): Promise<QueryCommandOutput>;
+  private async send(command: PutCommand | UpdateCommand): Promise<PutCommandOutput | UpdateCommandOutput>;
+  private async send(command: Command): Promise<GetCommandOutput | QueryCommandOutput | PutCommandOutput | UpdateCommandOutput> {
+    command.input.ReturnConsumedCapacity = 'TOTAL';
+    // send() is typed by its command: one call per command type.
+    const output =
+      command instanceof GetCommand
+        ? await this.db.send(command)
+        : command instanceof QueryCommand
+          ? await this.db.send(command)
+          : command instanceof PutCommand
+            ? await this.db.send(command)
+            : await this.db.send(command);
+    const units = output.ConsumedCapacity?.CapacityUnits ?? 0;
+    const read = command instanceof GetCommand || command instanceof QueryCommand;
+    this.options.onConsumed?.({ readUnits: read ? units : 0, writeUnits: read ? 0 : units });
+    return output;
+  }
+
+  /** Sends a conditional write: its output if it was applied, undefined if its condition did not hold. */
+  private async write(command: PutCommand | UpdateCommand): Promise<PutCommandOutput | UpdateCommandOutput | undefined> {
+    try {
+      return await this.send(command);
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      this.options.onConsumed?.({ readUnits: 0, writeUnits: refusedWriteUnits(command) });
+      return undefined;
+    }
+  }
 
   /** Sends a conditional write: true if it was applied, false if its condition did not hold. */
   private async applied(command: PutCommand | UpdateCommand): Promise<boolean> {
-    try {
-      // Two calls, one per command type: send() is typed by its command.
-      await (command instanceof PutCommand ? this.db.send(command) : this.db.send(command));
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return (await this.write(command)) !== undefined;
+  }
+
+  /**
+   * Adds a usage taken from `source` to a task's item (if it exists) and reads the item in the same
+   * write; with nothing to add, just reads it. Undefined if the item does not exist.
+   */
+  private async recordOnTask(jobId: string, taskId: number, source: UsageSource | undefined): Promise<TaskItem | undefined> {
+    const item = await writeWithUsage(
+      source,
+      async (usage) => {
+        const addition = usageAddition(usage);
+        if (!addition) return { found: await this.loadTask(jobId, taskId) };
+        const output = await this.write(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: taskKey(jobId, taskId),
+            UpdateExpression: `ADD ${addition.clause}`,
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: addition.values,
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { found: output?.Attributes && itemToTask(output.Attributes) };
+      },
+      (result) => result.found !== undefined,
+    );
+    return item.found;
   }
 
   /** Creates the header, only if the id is new. Returns false if the job already existed. */
@@ -79,7 +156,7 @@ export class DynamoDbJobStore implements JobStore {
     const tasks: TaskItem[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.db.send(
+      const page = await this.send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk',
@@ -99,40 +176,46 @@ export class DynamoDbJobStore implements JobStore {
   }
 
   async loadHeader(jobId: string): Promise<JobHeader | undefined> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: headerKey(jobId), ConsistentRead: true }));
+    const { Item } = await this.send(new GetCommand({ TableName: this.tableName, Key: headerKey(jobId), ConsistentRead: true }));
     if (!Item) return undefined;
     const read = itemToJobItem(Item);
     return read?.kind === 'header' ? read.header : undefined;
   }
 
   async loadTask(jobId: string, taskId: number): Promise<TaskItem | undefined> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: taskKey(jobId, taskId), ConsistentRead: true }),
-    );
+    const { Item } = await this.send(new GetCommand({ TableName: this.tableName, Key: taskKey(jobId, taskId), ConsistentRead: true }));
     return Item && itemToTask(Item);
   }
 
   /**
    * Applies a report only if it moves the task forward and the job is not cancelled. A duplicate,
    * stale or late report is acknowledged and changes nothing; either way the answer is the task's
-   * accepted state, from which a retried sampler resumes.
+   * accepted state, from which a retried sampler resumes. The usage rides on the report's write, or,
+   * when it is refused (or reports nothing), on an ADD that reads the task's state back.
    */
-  async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
-    // A report of nothing (a sampler asking where its task stands) can never move it forward: just read.
+  async applyReport(report: ProgressReport, now: number, usage?: UsageSource): Promise<ReportAnswer> {
+    // A report of nothing (a sampler asking where its task stands) can never move it forward.
     const accepted =
       report.done > 0 &&
-      (await this.applied(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: taskKey(report.jobId, report.taskId),
-          UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
-          ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now },
-        }),
+      (await writeWithUsage(
+        usage,
+        (taken) => {
+          const addition = usageAddition(taken);
+          return this.applied(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: taskKey(report.jobId, report.taskId),
+              UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now' + (addition ? ` ADD ${addition.clause}` : ''),
+              ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
+              ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now, ...addition?.values },
+            }),
+          );
+        },
+        (applied) => applied,
       ));
     if (accepted) return { cancelled: false, done: report.done, inside: report.inside };
-    // ReturnValuesOnConditionCheckFailure would save this read, but dynalite ignores it.
-    const task = await this.loadTask(report.jobId, report.taskId);
+    // ReturnValuesOnConditionCheckFailure would save this write's read, but dynalite ignores it.
+    const task = await this.recordOnTask(report.jobId, report.taskId, usage);
     if (!task) throw new UnknownJobError(report.jobId, report.taskId);
     if (report.done > task.samples) {
       throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
@@ -145,17 +228,24 @@ export class DynamoDbJobStore implements JobStore {
    * unless the task finished or a newer invocation has started since: a late record of an older
    * invocation must not fail a task that is running fine.
    */
-  async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number): Promise<void> {
-    const recorded = await this.applied(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: taskKey(jobId, taskId),
-        UpdateExpression: 'SET failure = :failure, updatedAt = :now',
-        ConditionExpression: 'attribute_exists(pk) AND done < samples AND invocations = :invocation',
-        ExpressionAttributeValues: { ':failure': failure, ':now': now, ':invocation': invocation },
-      }),
+  async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number, usage?: UsageSource): Promise<void> {
+    const recorded = await writeWithUsage(
+      usage,
+      (taken) => {
+        const addition = usageAddition(taken);
+        return this.applied(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: taskKey(jobId, taskId),
+            UpdateExpression: 'SET failure = :failure, updatedAt = :now' + (addition ? ` ADD ${addition.clause}` : ''),
+            ConditionExpression: 'attribute_exists(pk) AND done < samples AND invocations = :invocation',
+            ExpressionAttributeValues: { ':failure': failure, ':now': now, ':invocation': invocation, ...addition?.values },
+          }),
+        );
+      },
+      (applied) => applied,
     );
-    if (!recorded && !(await this.loadTask(jobId, taskId))) throw new UnknownJobError(jobId, taskId);
+    if (!recorded && !(await this.recordOnTask(jobId, taskId, usage))) throw new UnknownJobError(jobId, taskId);
   }
 
   /**
@@ -196,18 +286,33 @@ export class DynamoDbJobStore implements JobStore {
     );
   }
 
-  /** Records that a run is polling the job now. */
-  async beatRun(jobId: string, now: number): Promise<void> {
+  /** Records that a run is polling the job now, and what the run used so far. */
+  async beatRun(jobId: string, now: number, usage?: JobUsage): Promise<void> {
+    const addition = usageAddition(usage);
     const beaten = await this.applied(
       new UpdateCommand({
         TableName: this.tableName,
         Key: headerKey(jobId),
-        UpdateExpression: 'SET runHeartbeatAt = :now',
+        UpdateExpression: 'SET runHeartbeatAt = :now' + (addition ? ` ADD ${addition.clause}` : ''),
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':now': now },
+        ExpressionAttributeValues: { ':now': now, ...addition?.values },
       }),
     );
     if (!beaten) throw new UnknownJobError(jobId);
+  }
+
+  async addJobUsage(jobId: string, usage: JobUsage): Promise<boolean> {
+    const addition = usageAddition(usage);
+    if (!addition) return (await this.loadHeader(jobId)) !== undefined;
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: headerKey(jobId),
+        UpdateExpression: `ADD ${addition.clause}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: addition.values,
+      }),
+    );
   }
 
   /**
@@ -312,7 +417,7 @@ export class DynamoDbJobStore implements JobStore {
   }
 
   async admitted(scope: AdmissionScope): Promise<Record<string, AdmissionEntry>> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: admissionKey(scope), ConsistentRead: true }));
+    const { Item } = await this.send(new GetCommand({ TableName: this.tableName, Key: admissionKey(scope), ConsistentRead: true }));
     return { ...((Item?.[RUNNING_JOBS_ATTRIBUTE] ?? {}) as Record<string, AdmissionEntry>) };
   }
 

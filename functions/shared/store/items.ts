@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { emptyUsage, FUNCTION_NAMES, type JobUsage } from '../cost.js';
 import type { JobHeader, TaskItem } from '../job.js';
 import type { AdmissionScope } from './port.js';
 
@@ -34,9 +35,62 @@ export const headerKey = (jobId: string) => ({ pk: jobKey(jobId), sk: HEADER_SOR
 /** The key of one task item. */
 export const taskKey = (jobId: string, taskId: number) => ({ pk: jobKey(jobId), sk: taskSortKey(taskId) });
 
-export const headerToItem = (header: JobHeader): Record<string, unknown> => ({ ...headerKey(header.jobId), ...header });
+/**
+ * What a job used is kept as flat numbers on its items, added to (DynamoDB `ADD`) by the writes that
+ * happen anyway and summed when the job is read: task items carry their samplers' and progress
+ * reports' usage, the header the orchestrator's and the API's. One attribute per number, short names
+ * (an item's size counts its attribute names): `u_sampler_ms`, `u_rcu`, ...
+ */
+const USAGE_ATTRIBUTES: readonly { name: string; get(u: JobUsage): number; set(u: JobUsage, value: number): void }[] = [
+  ...FUNCTION_NAMES.flatMap((fn) => [
+    { name: `u_${fn}_req`, get: (u: JobUsage) => u.functions[fn].requests, set: (u: JobUsage, v: number) => void (u.functions[fn].requests = v) },
+    { name: `u_${fn}_ms`, get: (u: JobUsage) => u.functions[fn].billedMs, set: (u: JobUsage, v: number) => void (u.functions[fn].billedMs = v) },
+    { name: `u_${fn}_mbms`, get: (u: JobUsage) => u.functions[fn].mbMs, set: (u: JobUsage, v: number) => void (u.functions[fn].mbMs = v) },
+  ]),
+  { name: 'u_rcu', get: (u) => u.dynamodb.readUnits, set: (u, v) => void (u.dynamodb.readUnits = v) },
+  { name: 'u_wcu', get: (u) => u.dynamodb.writeUnits, set: (u, v) => void (u.dynamodb.writeUnits = v) },
+  { name: 'u_api', get: (u) => u.apiRequests, set: (u, v) => void (u.apiRequests = v) },
+];
 
-export const taskToItem = (task: TaskItem): Record<string, unknown> => ({ ...taskKey(task.jobId, task.taskId), ...task });
+const USAGE_ATTRIBUTE_NAMES = new Set(USAGE_ATTRIBUTES.map((a) => a.name));
+
+/** A usage as the item's attributes (its non-zero numbers only). */
+export function usageAttributes(usage: JobUsage | undefined): Record<string, number> {
+  if (!usage) return {};
+  return Object.fromEntries(USAGE_ATTRIBUTES.map((a) => [a.name, a.get(usage)]).filter(([, value]) => value !== 0));
+}
+
+/** An `ADD` clause (without the keyword) adding `usage` to an item, and its values; undefined if it adds nothing. */
+export function usageAddition(usage: JobUsage | undefined): { clause: string; values: Record<string, number> } | undefined {
+  const attributes = Object.entries(usageAttributes(usage));
+  if (attributes.length === 0) return undefined;
+  return {
+    clause: attributes.map(([name]) => `${name} :${name}`).join(', '),
+    values: Object.fromEntries(attributes.map(([name, value]) => [`:${name}`, value])),
+  };
+}
+
+/** Splits an item's usage attributes from the rest: `usage` is undefined when it has none. */
+function splitUsage(item: Record<string, unknown>): { rest: Record<string, unknown>; usage?: JobUsage } {
+  const rest: Record<string, unknown> = {};
+  let usage: JobUsage | undefined;
+  for (const [name, value] of Object.entries(item)) {
+    if (!USAGE_ATTRIBUTE_NAMES.has(name)) rest[name] = value;
+    else if (typeof value === 'number') usage ??= emptyUsage();
+  }
+  if (usage) for (const attribute of USAGE_ATTRIBUTES) attribute.set(usage, Number(item[attribute.name] ?? 0));
+  return { rest, ...(usage && { usage }) };
+}
+
+/** An item with its usage as flat attributes. */
+function withUsageAttributes<T extends { usage?: JobUsage }>(key: Record<string, string>, value: T): Record<string, unknown> {
+  const { usage, ...rest } = value;
+  return { ...key, ...rest, ...usageAttributes(usage) };
+}
+
+export const headerToItem = (header: JobHeader): Record<string, unknown> => withUsageAttributes(headerKey(header.jobId), header);
+
+export const taskToItem = (task: TaskItem): Record<string, unknown> => withUsageAttributes(taskKey(task.jobId, task.taskId), task);
 
 /**
  * Admission: each scope is one item in the `ADMISSION` partition holding a map of its running jobs,
@@ -55,7 +109,9 @@ export function admissionKey(scope: AdmissionScope): { pk: string; sk: string } 
 export type JobItem = { kind: 'header'; jobId: string; header: JobHeader } | { kind: 'task'; jobId: string; task: TaskItem };
 
 export function itemToJobItem(item: Record<string, unknown>): JobItem | undefined {
-  const { pk, sk, ...rest } = item;
+  const { pk, sk, ...attributes } = item;
+  const { rest: fields, usage } = splitUsage(attributes);
+  const rest = { ...fields, ...(usage && { usage }) };
   const jobId = jobIdOfKey(pk);
   if (jobId === undefined) return undefined;
   if (sk === HEADER_SORT_KEY) return { kind: 'header', jobId, header: rest as unknown as JobHeader };
@@ -65,6 +121,7 @@ export function itemToJobItem(item: Record<string, unknown>): JobItem | undefine
 
 /** A task item read by its key, without its key attributes. */
 export function itemToTask(item: Record<string, unknown>): TaskItem {
-  const { pk: _pk, sk: _sk, ...rest } = item;
-  return rest as unknown as TaskItem;
+  const { pk: _pk, sk: _sk, ...attributes } = item;
+  const { rest, usage } = splitUsage(attributes);
+  return { ...rest, ...(usage && { usage }) } as unknown as TaskItem;
 }

@@ -1,6 +1,8 @@
+import { addUsage, emptyUsage, type JobUsage } from '../cost.js';
 import { UnknownJobError } from '../errors.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
-import { admissionKey, taskSortKey } from './items.js';
+import { writeWithUsage, type UsageSource } from '../usage-meter.js';
+import { admissionKey, taskSortKey, usageAddition } from './items.js';
 import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
 
 interface Partition {
@@ -16,6 +18,11 @@ function stored<T extends object>(item: T): T {
   const copy = structuredClone(item) as Record<string, unknown>;
   for (const key of Object.keys(copy)) if (copy[key] === undefined) delete copy[key];
   return copy as T;
+}
+
+/** Adds a usage to an item's, as DynamoDB's ADD would: an item that never had any keeps none. */
+function addItemUsage(item: { usage?: JobUsage }, usage: JobUsage | undefined): void {
+  if (usageAddition(usage)) item.usage = addUsage(item.usage ?? emptyUsage(), usage!);
 }
 
 /**
@@ -88,28 +95,37 @@ export class InMemoryJobStore implements JobStore {
     return task && stored(task);
   }
 
-  async applyReport(report: ProgressReport, now: number): Promise<ReportAnswer> {
-    const task = this.task(report.jobId, report.taskId);
-    if (!task) throw new UnknownJobError(report.jobId, report.taskId);
-    if (report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined) {
-      task.done = report.done;
-      task.inside = report.inside;
-      task.updatedAt = now;
-      return { cancelled: false, done: report.done, inside: report.inside };
-    }
+  async applyReport(report: ProgressReport, now: number, usage?: UsageSource): Promise<ReportAnswer> {
+    // The usage is recorded whatever the report's fate, as the table's refused-report write does.
+    const { task, accepted } = await writeWithUsage(usage, async (taken) => {
+      const task = this.task(report.jobId, report.taskId);
+      if (!task) throw new UnknownJobError(report.jobId, report.taskId);
+      addItemUsage(task, taken);
+      const accepted = report.done > 0 && task.done < report.done && task.samples >= report.done && task.cancelled === undefined;
+      if (accepted) {
+        task.done = report.done;
+        task.inside = report.inside;
+        task.updatedAt = now;
+      }
+      return { task, accepted };
+    });
+    if (accepted) return { cancelled: false, done: report.done, inside: report.inside };
     if (report.done > task.samples) {
       throw new RangeError(`task ${report.taskId} of job ${report.jobId} has ${task.samples} samples, report says ${report.done}`);
     }
     return { cancelled: task.cancelled === true, done: task.done, inside: task.inside };
   }
 
-  async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number): Promise<void> {
-    const task = this.task(jobId, taskId);
-    if (!task) throw new UnknownJobError(jobId, taskId);
-    if (task.done < task.samples && task.invocations === invocation) {
-      task.failure = failure;
-      task.updatedAt = now;
-    }
+  async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number, usage?: UsageSource): Promise<void> {
+    await writeWithUsage(usage, async (taken) => {
+      const task = this.task(jobId, taskId);
+      if (!task) throw new UnknownJobError(jobId, taskId);
+      addItemUsage(task, taken);
+      if (task.done < task.samples && task.invocations === invocation) {
+        task.failure = failure;
+        task.updatedAt = now;
+      }
+    });
   }
 
   async claimInvocation(jobId: string, taskId: number, invocations: number, now: number, created?: TaskItem): Promise<boolean> {
@@ -133,10 +149,18 @@ export class InMemoryJobStore implements JobStore {
     return true;
   }
 
-  async beatRun(jobId: string, now: number): Promise<void> {
+  async beatRun(jobId: string, now: number, usage?: JobUsage): Promise<void> {
     const header = this.header(jobId);
     if (!header) throw new UnknownJobError(jobId);
     header.runHeartbeatAt = now;
+    addItemUsage(header, usage);
+  }
+
+  async addJobUsage(jobId: string, usage: JobUsage): Promise<boolean> {
+    const header = this.header(jobId);
+    if (!header) return false;
+    addItemUsage(header, usage);
+    return true;
   }
 
   async claimRunRevival(jobId: string, lastBeat: number | undefined, now: number): Promise<boolean> {

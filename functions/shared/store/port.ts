@@ -1,4 +1,6 @@
+import type { JobUsage } from '../cost.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
+import type { UsageSource } from '../usage-meter.js';
 
 /** A whole job as stored: its header and its task items, in task order. */
 export interface StoredJob {
@@ -29,10 +31,16 @@ export type Admission = 'added' | 'renewed' | 'refused';
  * hold; the conditions are the contract, and `test/store/store.test.ts` holds every adapter to them.
  * Times are epoch milliseconds. Nothing returned is shared with the store: callers may change it.
  *
+ * What a job used rides on these writes: a usage given to a write is added (never set) to the item it
+ * writes, exactly once whatever the write's outcome says, and `loadJob` hands it back as the items'
+ * `usage` (see `../usage-meter.ts`). A usage source is taken from right before the write that carries
+ * it and given back when that write was not applied, so a usage is never lost to a refused write nor
+ * counted twice.
+ *
  * Adapters: `DynamoDbJobStore` (the table, `./dynamodb.ts`) and `InMemoryJobStore` (`./memory.ts`).
  */
 export interface JobStore {
-  /** Creates the header, only if no header with its id exists. False if the job already existed. */
+  /** Creates the header (its `usage` too), only if no header with its id exists. False if the job already existed. */
   createJob(header: JobHeader): Promise<boolean>;
 
   /**
@@ -57,16 +65,19 @@ export interface JobStore {
    * the call and whether it is stopped; a duplicate, stale or late report is answered the same way and
    * changes nothing. Throws UnknownJobError if the task does not exist, and RangeError if the report
    * counts more samples than the task has.
+   *
+   * `usage` is added to the task item whether the report is applied or refused (a refused report
+   * records it with a write of its own, conditional only on the item's existence).
    */
-  applyReport(report: ProgressReport, now: number): Promise<ReportAnswer>;
+  applyReport(report: ProgressReport, now: number, usage?: UsageSource): Promise<ReportAnswer>;
 
   /**
    * Records `failure` (and updatedAt = now) on a task whose invocation number `invocation` failed for
    * good, only if the task is unfinished (`done < samples`) and `invocation` is still its current one
    * (`invocations = invocation`): a late record of an older invocation changes nothing. Throws
-   * UnknownJobError if the task does not exist.
+   * UnknownJobError if the task does not exist. `usage` is added to the task item either way.
    */
-  recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number): Promise<void>;
+  recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number, usage?: UsageSource): Promise<void>;
 
   /**
    * Claims the task's next invocation: only if its invocation count is still `invocations` and it is not
@@ -83,8 +94,14 @@ export interface JobStore {
    */
   requestCancel(jobId: string, now: number): Promise<boolean>;
 
-  /** Sets the header's runHeartbeatAt = now: a run is polling the job. Rejects with UnknownJobError if the job has no header. */
-  beatRun(jobId: string, now: number): Promise<void>;
+  /**
+   * Sets the header's runHeartbeatAt = now (a run is polling the job) and adds `usage` to the header's.
+   * Rejects with UnknownJobError if the job has no header.
+   */
+  beatRun(jobId: string, now: number, usage?: JobUsage): Promise<void>;
+
+  /** Adds `usage` to the header's, only if the header exists; false if it does not. */
+  addJobUsage(jobId: string, usage: JobUsage): Promise<boolean>;
 
   /**
    * Claims the right to start a new run of a job whose run went silent: sets runHeartbeatAt = now only
