@@ -5,7 +5,7 @@ import { DynamoDbJobStore } from '../shared/store/dynamodb.js';
 import { observability, recordJobEvent, recordJobRefused, type JobKeys } from '../shared/observability.js';
 import { SERVICE_NAMES } from '../shared/telemetry.js';
 import { parseJobId } from '../shared/validation.js';
-import { SandboxMeter } from '../shared/usage-meter.js';
+import { SandboxMeter, type InvocationMeter } from '../shared/usage-meter.js';
 import { handleApiEvent, type ApiDeps } from './api.js';
 import { orchestratorConfig } from './config.js';
 import { runJob } from './jobs.js';
@@ -60,30 +60,36 @@ function jobKeysOf(event: APIGatewayProxyEvent | RunEvent): JobKeys {
 }
 
 export async function handler(event: APIGatewayProxyEvent | RunEvent, context: Context): Promise<APIGatewayProxyResult | void> {
-  return obs.invocation(context, jobKeysOf(event), async () => {
-    // Each invocation's usage is recorded on its job (see JobDeps.meter).
-    const meter = usage.start();
-    try {
+  // Each invocation's usage is recorded on its job (see JobDeps.meter); the meter spans the whole
+  // invocation, so what the sandbox learns of an invocation's tail includes publishing its metrics.
+  const meter = usage.start();
+  const keys = jobKeysOf(event);
+  if (keys.jobId !== undefined) meter.forJob(keys.jobId);
+  try {
+    return await obs.invocation(context, keys, async () => {
       if (isRunEvent(event)) {
         const view = await runJob(event.jobId, { ...deps, meter }, () => context.getRemainingTimeInMillis());
         obs.logger.info('run ended', { status: view.status, done: view.done });
         return;
       }
       const response = await handleApiEvent(event, { ...deps, meter });
-      observeResponse(event, response);
+      observeResponse(event, response, meter);
       return response;
-    } finally {
-      meter.end();
-    }
-  });
+    });
+  } finally {
+    meter.end();
+  }
 }
 
 /** A created job's id goes on the rest of the invocation's lines; a 429 is a refused job. */
-function observeResponse(event: APIGatewayProxyEvent, response: APIGatewayProxyResult): void {
+function observeResponse(event: APIGatewayProxyEvent, response: APIGatewayProxyResult, meter: InvocationMeter): void {
   if (response.statusCode === 429) recordJobRefused(obs);
   const created = event.httpMethod === 'POST' && response.statusCode < 300;
   const jobId = created ? (JSON.parse(response.body) as { jobId?: unknown }).jobId : undefined;
-  if (typeof jobId === 'string') obs.tagJob({ jobId });
+  if (typeof jobId === 'string') {
+    obs.tagJob({ jobId });
+    meter.forJob(jobId);
+  }
   obs.logger.info('request handled', { method: event.httpMethod, resource: event.resource, statusCode: response.statusCode });
 }
 

@@ -20,18 +20,25 @@ const jobKeysOf = (event: ProgressEvent): JobKeys => {
 };
 
 export async function handler(event: ProgressEvent, context: Context): Promise<ReportAnswer | { recorded: true }> {
-  return obs.invocation(context, jobKeysOf(event), async () => {
-    const meter = usage.start();
-    const answer = await applyProgressEvent(event, store, Date.now(), meter).finally(() => meter.end());
-    if ('recorded' in answer) {
-      recordSamplerRunLost(obs);
-      obs.logger.warn('sampler run lost', { condition: 'requestContext' in event ? event.requestContext.condition : undefined });
-    } else {
-      recordReport(obs, event as ProgressReport, answer);
-      obs.logger.debug('report answered', { reported: (event as ProgressReport).done, ...answer });
-    }
-    return answer;
-  });
+  // The meter spans the whole invocation (see the orchestrator's handler).
+  const meter = usage.start();
+  const keys = jobKeysOf(event);
+  if (typeof keys.jobId === 'string') meter.forJob(keys.jobId);
+  try {
+    return await obs.invocation(context, keys, async () => {
+      const answer = await applyProgressEvent(event, store, Date.now(), meter);
+      if ('recorded' in answer) {
+        recordSamplerRunLost(obs);
+        obs.logger.warn('sampler run lost', { condition: 'requestContext' in event ? event.requestContext.condition : undefined });
+      } else {
+        recordReport(obs, event as ProgressReport, answer);
+        obs.logger.debug('report answered', { reported: (event as ProgressReport).done, ...answer });
+      }
+      return answer;
+    });
+  } finally {
+    meter.end();
+  }
 }
 
 // Last: its creation time is the sandbox's init duration.

@@ -13,8 +13,10 @@ const obs = observability(SERVICE_NAMES.sampler);
 
 export async function handler(event: SamplerEvent, context: Context): Promise<TaskResult> {
   const { jobId, taskId, invocation } = event;
+  // The meter spans the whole invocation (see the orchestrator's handler).
+  const meter = usage.start();
+  meter.forJob(jobId);
   return obs.invocation(context, { jobId, taskId, invocation }, async () => {
-    const meter = usage.start();
     const started = Date.now();
     // What the store accepted: where this run resumed from (its first answer) and where it stands.
     let resumedAt: number | undefined;
@@ -39,10 +41,9 @@ export async function handler(event: SamplerEvent, context: Context): Promise<Ta
       obs.logger.info('task ended', { kernel: kernel.name, done: result.done, inside: result.inside, cancelled: result.cancelled });
       return result;
     } finally {
-      meter.end();
       if (resumedAt !== undefined) recordSamples(obs, accepted - resumedAt, Date.now() - started);
     }
-  });
+  }).finally(() => meter.end());
 }
 
 // Last: its creation time is the sandbox's init duration.

@@ -7,7 +7,9 @@ import { addUsage, emptyUsage, type FunctionName, type JobUsage } from './cost.j
  * a task item or the job's header): each write carries what the invocation used since its last
  * recorded write. The last write of an invocation cannot know its own latency nor, for a header, its
  * own units: it carries a prediction from the sandbox's recent calls of the same kind, and `end()`
- * measures how far off that was, to predict better next time.
+ * measures how far off that was, to predict better next time. What it was off by is owed to the job:
+ * the next invocation of the same job in the same sandbox records it with its first write, so only
+ * the last invocation of a job in each sandbox stays a prediction.
  *
  * Not counted: an invocation that dies before its first recording write (a crash, a timeout, a sampler
  * killed before its first report), the time the runtime spends outside the handler (receiving the
@@ -92,6 +94,16 @@ const DEFAULT_REST_MS = 10;
 /** A kind's rest is the mean of its last ten or so measurements: recent, not noisy. */
 const REST_WINDOW = 10;
 
+/** Jobs whose corrections a sandbox keeps. */
+const MAX_OWED_JOBS = 1_000;
+
+/** How far an invocation's recorded usage was from what it used (positive: recorded too little). */
+interface Correction {
+  ms: number;
+  readUnits: number;
+  writeUnits: number;
+}
+
 /** Lambda's default memory size, for a handler run outside Lambda (a test calling it in process). */
 const DEFAULT_MEMORY_MB = 128;
 
@@ -157,6 +169,8 @@ export class SandboxMeter {
   private current: InvocationMeter | undefined;
   private readonly rests = new Map<RecordingKind, { meanMs: number; count: number }>();
   private readonly writeUnits = new Map<RecordingKind, number>();
+  /** By job id: what invocations of the job recorded too little (or, negative, too much), oldest first. */
+  private readonly owed = new Map<string, Correction>();
 
   constructor(options: SandboxMeterOptions) {
     this.function = options.function;
@@ -192,6 +206,22 @@ export class SandboxMeter {
     return this.rests.get(kind)?.meanMs;
   }
 
+  /** @internal called by an invocation's meter at its end: the next invocation of the job records it. */
+  owe(jobId: string, correction: Correction): void {
+    const owed = this.owed.get(jobId) ?? { ms: 0, readUnits: 0, writeUnits: 0 };
+    this.owed.delete(jobId);
+    this.owed.set(jobId, { ms: owed.ms + correction.ms, readUnits: owed.readUnits + correction.readUnits, writeUnits: owed.writeUnits + correction.writeUnits });
+    // A sandbox serves a few jobs at a time: forget the oldest corrections past that (each under one write's latency).
+    if (this.owed.size > MAX_OWED_JOBS) this.owed.delete(this.owed.keys().next().value!);
+  }
+
+  /** @internal what the job is owed, handed out once */
+  takeOwed(jobId: string): Correction | undefined {
+    const owed = this.owed.get(jobId);
+    this.owed.delete(jobId);
+    return owed;
+  }
+
   /** @internal called by an invocation's meter at its end */
   learn(kind: RecordingKind, restMs: number, writeUnits: number | undefined): void {
     const rest = this.rests.get(kind) ?? { meanMs: 0, count: 0 };
@@ -214,6 +244,10 @@ export class InvocationMeter {
   private readUnits = 0;
   private writeUnits = 0;
   private last: { kind: RecordingKind; at: number; writeUnits: number; given: boolean } | undefined;
+  /** The job this invocation works for, once known: its corrections go to it. */
+  private jobId: string | undefined;
+  /** The job's correction the latest take() handed out, to put back if that write was not applied. */
+  private owedTaken: Correction | undefined;
 
   constructor(
     private readonly sandbox: SandboxMeter,
@@ -231,6 +265,11 @@ export class InvocationMeter {
   /** The sandbox's recent rest of a kind of last recording, if it measured one. */
   measuredRestMs(kind: RecordingKind): number | undefined {
     return this.sandbox.measuredRestMs(kind);
+  }
+
+  /** Names the job this invocation works for (the first name given stays). */
+  forJob(jobId: string): void {
+    this.jobId ??= jobId;
   }
 
   consumed(units: ConsumedUnits): void {
@@ -260,16 +299,28 @@ export class InvocationMeter {
     this.readUnits -= usage.dynamodb.readUnits;
     this.writeUnits -= usage.dynamodb.writeUnits;
     this.last = kind && { kind, at: this.clock(), writeUnits: predictedWriteUnits, given: false };
+    // What earlier invocations of the job in this sandbox recorded too little or too much.
+    this.owedTaken = this.jobId === undefined ? undefined : this.sandbox.takeOwed(this.jobId);
+    if (this.owedTaken) {
+      const own = usage.functions[this.sandbox.function];
+      own.billedMs += this.owedTaken.ms;
+      own.mbMs += this.owedTaken.ms * this.sandbox.memoryMb;
+      usage.dynamodb.readUnits += this.owedTaken.readUnits;
+      usage.dynamodb.writeUnits += this.owedTaken.writeUnits;
+    }
     return usage;
   }
 
   /** Gives back a usage whose write was not applied: the next take() hands it out again. */
   giveBack(usage: JobUsage): void {
+    const owed = this.owedTaken ?? { ms: 0, readUnits: 0, writeUnits: 0 };
+    if (this.owedTaken && this.jobId !== undefined) this.sandbox.owe(this.jobId, this.owedTaken);
+    this.owedTaken = undefined;
     const own = usage.functions[this.sandbox.function];
-    this.recordedMs -= own.billedMs;
+    this.recordedMs -= own.billedMs - owed.ms;
     if (own.requests > 0) this.requestRecorded = false;
-    this.readUnits += usage.dynamodb.readUnits;
-    this.writeUnits += usage.dynamodb.writeUnits;
+    this.readUnits += usage.dynamodb.readUnits - owed.readUnits;
+    this.writeUnits += usage.dynamodb.writeUnits - owed.writeUnits;
     if (this.last) this.last.given = true;
   }
 
@@ -282,6 +333,10 @@ export class InvocationMeter {
     if (this.last && !this.last.given) {
       // The units consumed since the last take are the last write's (when it was the last call): its own.
       this.sandbox.learn(this.last.kind, this.clock() - this.last.at, this.last.writeUnits + this.writeUnits);
+    }
+    if (this.jobId !== undefined && this.requestRecorded) {
+      const correction = { ms: billedMs - this.recordedMs, readUnits: this.readUnits, writeUnits: this.writeUnits };
+      if (correction.ms !== 0 || correction.readUnits !== 0 || correction.writeUnits !== 0) this.sandbox.owe(this.jobId, correction);
     }
     return { billedMs, recordedMs: this.recordedMs, unrecordedReadUnits: this.readUnits, unrecordedWriteUnits: this.writeUnits };
   }

@@ -115,7 +115,7 @@ type WorkerMessage =
   | { t: 'log'; id?: string; level: string; text: string }
   /** A line written to stdout or stderr directly (not through console): JSON logs, EMF metrics. */
   | { t: 'out'; id?: string; text: string }
-  | { t: 'done'; id: string; ok: boolean; payload?: string; error?: ErrorRecord; rss?: number }
+  | { t: 'done'; id: string; ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; durationMs?: number }
   | { t: 'crash'; id?: string; error: ErrorRecord };
 
 interface Invocation {
@@ -123,7 +123,7 @@ interface Invocation {
   /** The invocation's log, trimmed from the front past LOG_KEEP_BYTES (only its tail is ever returned). */
   lines: string[];
   logBytes: number;
-  settle: (outcome: { ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string }) => void;
+  settle: (outcome: { ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string; durationMs?: number }) => void;
 }
 
 const LOG_KEEP_BYTES = 16 * 1024;
@@ -221,7 +221,8 @@ class Worker {
             break;
           case 'done':
             if (this.current?.requestId === msg.id) {
-              this.current.settle(msg.ok ? { ok: true, payload: msg.payload ?? 'null', rss: msg.rss } : { ok: false, error: msg.error, rss: msg.rss });
+              const { rss, durationMs } = msg;
+              this.current.settle(msg.ok ? { ok: true, payload: msg.payload ?? 'null', rss, durationMs } : { ok: false, error: msg.error, rss, durationMs });
             }
             break;
           case 'crash':
@@ -547,7 +548,7 @@ export class FunctionRuntime {
     }
 
     const timeoutMs = this.def.timeoutSeconds * 1000;
-    const outcome = await new Promise<{ ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string }>((resolve) => {
+    const outcome = await new Promise<{ ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string; durationMs?: number }>((resolve) => {
       let done = false;
       let faultTimer: NodeJS.Timeout | undefined;
       const settle: Invocation['settle'] = (o) => {
@@ -611,10 +612,12 @@ export class FunctionRuntime {
   private finish(
     inv: Invocation,
     started: number,
-    outcome: { ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string },
+    outcome: { ok: boolean; payload?: string; error?: ErrorRecord; rss?: number; status?: string; durationMs?: number },
     initMs: number | undefined,
   ): InvocationResult {
-    const durationMs = performance.now() - started;
+    // The runtime's own measure when the handler returned (as Lambda's, from the event's delivery to the
+    // response), so time an IPC message waits on a busy host is not billed; else (timeout, crash) ours.
+    const durationMs = outcome.durationMs ?? performance.now() - started;
     const billedMs = billedDuration(durationMs, initMs);
     const parts = [
       `REPORT RequestId: ${inv.requestId}`,

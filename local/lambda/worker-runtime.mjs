@@ -1,7 +1,7 @@
 // Runs inside each worker process: loads one function's handler module and
 // answers invocations sent over the IPC channel, one at a time, like a Lambda
 // execution environment. Plain JavaScript so the worker starts on bare Node.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { format } from 'node:util';
@@ -142,6 +142,7 @@ function serialise(result) {
 let handlerPromise;
 
 async function invoke(msg) {
+  const startedAt = performance.now();
   current = msg.id;
   process.env._X_AMZN_TRACE_ID = msg.traceId;
   let settled = false;
@@ -149,11 +150,13 @@ async function invoke(msg) {
     if (settled) return;
     settled = true;
     flushPartialLines();
+    const rss = process.memoryUsage.rss();
     if (err !== null && err !== undefined) {
-      send({ t: 'done', id: msg.id, ok: false, error: errorRecord(err), rss: process.memoryUsage.rss() });
+      send({ t: 'done', id: msg.id, ok: false, error: errorRecord(err), rss, durationMs: performance.now() - startedAt });
     } else {
       try {
-        send({ t: 'done', id: msg.id, ok: true, payload: serialise(result), rss: process.memoryUsage.rss() });
+        const payload = serialise(result);
+        send({ t: 'done', id: msg.id, ok: true, payload, rss, durationMs: performance.now() - startedAt });
       } catch (e) {
         send({ t: 'done', id: msg.id, ok: false, error: { ...errorRecord(e), errorType: 'Runtime.MarshalError' } });
       }
@@ -195,11 +198,26 @@ process.on('message', (msg) => {
   if (msg && msg.t === 'invoke') void invoke(msg);
 });
 
+/**
+ * The process's age in ms, from Linux's /proc (its start in clock ticks since boot, 100 a second);
+ * undefined elsewhere. Node's own clock starts a little after the process does.
+ */
+function processAgeMs() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]);
+    const uptimeSeconds = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    const ageMs = uptimeSeconds * 1000 - startTicks * 10;
+    return Number.isFinite(ageMs) && ageMs >= 0 ? ageMs : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 handlerPromise = loadHandler();
 handlerPromise.then(
-  // The INIT phase as the process itself measures it: its clock starts with the process, so this is
-  // runtime start plus the handler module's import, what a function reading performance.now() at
-  // the end of its module's load sees too.
-  () => send({ t: 'ready', initMs: performance.now() }),
+  // The INIT phase as Lambda counts it: from the runtime process's start to the end of the handler
+  // module's import (what a function measuring its own age at the end of its module's load sees too).
+  () => send({ t: 'ready', initMs: Math.max(performance.now(), processAgeMs() ?? 0) }),
   (err) => send({ t: 'initError', error: errorRecord(err) }),
 );
