@@ -43,6 +43,33 @@ describe('InvocationMeter', () => {
     expect(own(warm.take()).requests).toBe(0);
   });
 
+  it("records what an invocation's prediction missed with the same job's next invocation in the sandbox, not another job's", () => {
+    const { meter, advance } = sandbox(0);
+    const first = meter.start();
+    first.forJob('job-a');
+    advance(20);
+    // The last write predicts a 10 ms rest; the invocation then really ends 35 ms later.
+    expect(own(first.take({ kind: 'report' })).billedMs).toBe(30);
+    advance(35);
+    expect(first.end()).toMatchObject({ billedMs: 55, recordedMs: 30 });
+
+    const other = meter.start();
+    other.forJob('job-b');
+    advance(5);
+    expect(own(other.take()).billedMs).toBe(5);
+    other.end();
+
+    const next = meter.start();
+    next.forJob('job-a');
+    advance(4);
+    const recorded = next.take();
+    // Its own 4 ms and the 25 ms the first invocation of job-a recorded too little; mbMs at the same memory.
+    expect(own(recorded)).toEqual({ requests: 1, billedMs: 29, mbMs: 29 * 256 });
+    // A write that was not applied gives the correction back for the next take.
+    next.giveBack(recorded);
+    expect(own(next.take()).billedMs).toBe(29);
+  });
+
   it('hands out the units its store calls consumed, to the invocation running', () => {
     const { meter } = sandbox(0);
     meter.consumed({ readUnits: 5, writeUnits: 5 }); // between invocations: nobody's
