@@ -50,7 +50,7 @@ describe('npm start', () => {
       ownProcessGroup: true,
       onTick: (pid) => descendantsOf(pid).forEach((p) => seen.add(p)),
       onStdout: (text, pid) => {
-        if (pressed || !/^Progress: \d+%$/m.test(text)) return;
+        if (pressed || !/^Progress: \d+%/m.test(text)) return;
         pressed = true;
         // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
         setTimeout(() => process.kill(-pid, 'SIGINT'), 500);
