@@ -20,7 +20,6 @@ import {
   taskToItem,
 } from './items.js';
 import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
-
 import type { SummarizedHeader } from '../job.js';
 import {
   OWNER_INDEX,

@@ -2,7 +2,6 @@ import { UnknownJobError } from '../errors.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
 import { admissionKey, taskSortKey } from './items.js';
 import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
-
 import { JOB_SUMMARY_FIELDS, type SummarizedHeader } from '../job.js';
 import type { JobListPosition } from './items.js';
 import type { JobListPage } from './port.js';
