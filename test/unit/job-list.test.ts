@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { handleApiEvent, type ApiDeps } from '../../functions/orchestrator/api.js';
 import { estimatePi } from '../../functions/shared/estimate.js';
 import { summarizeJob, type JobHeader, type JobSummary } from '../../functions/shared/job.js';
+import { headerToItem, itemToJobItem, ownerIndexAttributes, ownerIndexKey, ownerIndexStartKey, positionOfStartKey } from '../../functions/shared/store/items.js';
 import { InMemoryJobStore } from '../../functions/shared/store/memory.js';
 
 const ALICE = 'arn:aws:iam::123456789012:user/alice';
@@ -169,5 +170,25 @@ describe('summarizeJob', () => {
     expect(summarizeJob(header)).toMatchObject({ done: 0, inside: 0, estimate: null });
     const running = summarizeJob({ ...header, status: 'RUNNING', finishedAt: undefined, done: undefined, inside: undefined });
     expect(Object.keys(running)).toEqual(['jobId', 'status', 'seed', 'samples', 'tasks', 'createdAt', 'deadlineAt']);
+  });
+});
+
+describe('the owner index layout', () => {
+  it('keys an owner by a fixed-width hash, whatever the ARN, one key per owner', () => {
+    const owners = [ALICE, BOB, `arn:aws:sts::123456789012:assumed-role/${'r'.repeat(64)}/${'s'.repeat(64)}`, 'ü'];
+    const keys = owners.map(ownerIndexKey);
+    expect(keys.every((k) => /^OWNER#[0-9a-f]{32}$/.test(k))).toBe(true);
+    expect(new Set(keys).size).toBe(owners.length);
+  });
+
+  it("keeps the index's key out of the header read back, and turns a page's end into a start key and back", () => {
+    const header: JobHeader = {
+      jobId: '00000000-0000-4000-8000-000000000001', seed: 1, samples: 10, tasks: 1, status: 'RUNNING', createdAt: 5, deadlineAt: 6,
+      expiresAt: 7, maxInvocations: 3, owner: ALICE,
+    };
+    expect(itemToJobItem({ ...headerToItem(header), ...ownerIndexAttributes(ALICE) })).toEqual({ kind: 'header', jobId: header.jobId, header });
+    const position = { jobId: header.jobId, createdAt: 5 };
+    expect(positionOfStartKey(ownerIndexStartKey(ALICE, position))).toEqual(position);
+    expect(positionOfStartKey({ pk: 'ADMISSION', createdAt: 5 })).toBeUndefined();
   });
 });
