@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { JobRequest, JobStatus, JobView } from '../functions/shared/job.js';
+import type { JobRequest, JobStatus, JobSummary, JobView } from '../functions/shared/job.js';
 
-export type { JobRequest, JobStatus, JobView };
+export type { JobRequest, JobStatus, JobSummary, JobView };
 
 /** Static credentials or a provider (the SDK's chain); whatever the signer accepts. */
 export type Credentials = ConstructorParameters<typeof SignatureV4>[0]['credentials'];
@@ -193,6 +193,18 @@ export class ApiClient {
 
   async getJob(jobId: string, signal?: AbortSignal): Promise<JobView> {
     return (await this.call<JobView>('GET', `jobs/${encodeURIComponent(jobId)}`, { retry: true, signal })).body;
+  }
+
+  /**
+   * GET /jobs: a page of the caller's jobs, newest first (`limit` 1..100, 20 unless given). Pass the
+   * answer's `next` back to read the page after it; it is absent on the last page.
+   */
+  async listJobs(options: { limit?: number; next?: string; signal?: AbortSignal } = {}): Promise<{ jobs: JobSummary[]; next?: string }> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.next !== undefined) query.set('next', options.next);
+    const path = query.size > 0 ? `jobs?${query}` : 'jobs';
+    return (await this.call<{ jobs: JobSummary[]; next?: string }>('GET', path, { retry: true, signal: options.signal })).body;
   }
 
   /** DELETE /jobs/{id}: the job ends CANCELLED; samplers stop at their next report. */

@@ -16,7 +16,7 @@ export interface PiApiProps {
 }
 
 /**
- * The service's REST API: `POST /jobs`, `GET` and `DELETE /jobs/{id}`, `POST /estimate`, every
+ * The service's REST API: `POST` and `GET /jobs`, `GET` and `DELETE /jobs/{id}`, `POST /estimate`, every
  * route IAM-authorized and proxied to one function; request bodies checked against the job
  * request model; API Gateway's own errors in the service's `{"error":{"code","message"}}` shape;
  * a throttled `prod` stage with JSON access logs.
@@ -82,6 +82,11 @@ export class PiApi extends apigateway.RestApi {
       requestValidator: validator,
       requestModels: { $default: jobRequest },
     };
+    // The list's query parameters are optional: declared so the validator knows them, checked by the orchestrator.
+    const withListQuery: apigateway.MethodOptions = {
+      requestValidator: validator,
+      requestParameters: { 'method.request.querystring.limit': false, 'method.request.querystring.next': false },
+    };
     const withJobId: apigateway.MethodOptions = {
       requestValidator: validator,
       requestParameters: { 'method.request.path.id': true },
@@ -90,6 +95,7 @@ export class PiApi extends apigateway.RestApi {
     const integration = new apigateway.LambdaIntegration(handler, { allowTestInvoke: false });
     const jobs = this.root.addResource('jobs');
     jobs.addMethod('POST', integration, withBody);
+    jobs.addMethod('GET', integration, withListQuery);
     const job = jobs.addResource('{id}');
     job.addMethod('GET', integration, withJobId);
     job.addMethod('DELETE', integration, withJobId);

@@ -1,5 +1,5 @@
 import { CfnOutput, type CfnResource, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { LambdaDestination, SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -8,6 +8,7 @@ import { orchestratorConfig } from '../functions/orchestrator/config.js';
 import { progressConfig } from '../functions/progress/config.js';
 import { samplerConfig } from '../functions/sampler/config.js';
 import { PARTITION_WRITE_UNITS_PER_SECOND } from '../functions/shared/job.js';
+import { OWNER_INDEX } from '../functions/shared/store/items.js';
 import {
   ORCHESTRATOR_TIMEOUT_SECONDS,
   resolveLimits,
@@ -80,6 +81,15 @@ export class PiStack extends Stack {
       // Job data is ephemeral (every item expires by TTL) and re-creatable by running the job
       // again, so deleting the stack deletes the table instead of leaving it behind.
       removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // A caller's jobs, newest first (GET /jobs): sparse (only job headers carry its key) and projecting
+    // only a job's summary. Adding it to a deployed table is an in-place update.
+    this.table.addGlobalSecondaryIndex({
+      indexName: OWNER_INDEX.name,
+      partitionKey: { name: OWNER_INDEX.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: OWNER_INDEX.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...OWNER_INDEX.projected],
     });
 
     this.progress = new PiFunction(this, 'progress', {
@@ -196,6 +206,10 @@ export class PiStack extends Stack {
     // Update), reads them (Query, Get) and moves their state (Update). No Scan, no DeleteItem, no
     // BatchWrite (every write is conditional): items leave by TTL.
     this.orchestrator.allowTable(this.table, 'GetItem', 'PutItem', 'Query', 'UpdateItem');
+    // The job list reads the owner index, and no other.
+    this.orchestrator.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.table.tableArn}/index/${OWNER_INDEX.name}`] }),
+    );
     this.orchestrator.allowInvoke(this.sampler);
     // Self-invocation (the async "run" event) in its own policy: the function's role default
     // policy is a dependency of the function, so naming the function's ARN there would be a cycle.

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ApiError } from '../shared/errors.js';
-import { isFinal, type JobView } from '../shared/job.js';
-import { parseIdempotencyKey, parseJobId, parseJobRequest, type Limits } from '../shared/validation.js';
+import { isFinal, summarizeJob, type JobSummary, type JobView } from '../shared/job.js';
+import { jobListToken, parseIdempotencyKey, parseJobId, parseJobListQuery, parseJobRequest, type Limits } from '../shared/validation.js';
 import { cancelJob, recordUsage, settleJob, submitJob, waitForJob, type Caller, type JobDeps } from './jobs.js';
 
 export interface ApiDeps extends JobDeps {
@@ -83,6 +83,8 @@ async function route(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<APIGat
       const result = await answered(await waitForJob(view.jobId, caller.owner, answerBy(event, deps, startedAt), deps), deps);
       return isFinal(result.status) ? json(200, result) : accepted(event, result);
     }
+    case 'GET /jobs':
+      return json(200, await listJobs(event, deps));
     case 'GET /jobs/{id}':
       return json(200, await answered(await settleJob(parseJobId(event.pathParameters?.id), deps, ownerOf(event)), deps));
     case 'DELETE /jobs/{id}':
@@ -90,6 +92,18 @@ async function route(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<APIGat
     default:
       throw new ApiError(404, 'RouteNotFound', `no route for ${event.httpMethod} ${event.path}`);
   }
+}
+
+/**
+ * `GET /jobs`: a page of the caller's jobs, newest first, and the token of the next page while more
+ * remain. One read of the owner index and no write: a list request is nobody's job, so no job's usage
+ * counts it.
+ */
+async function listJobs(event: APIGatewayProxyEvent, deps: ApiDeps): Promise<{ jobs: JobSummary[]; next?: string }> {
+  const owner = ownerOf(event);
+  const { limit, after } = parseJobListQuery(event.queryStringParameters, owner);
+  const page = await deps.store.listJobs(owner, limit, after);
+  return { jobs: page.jobs.map(summarizeJob), ...(page.next && { next: jobListToken(owner, page.next) }) };
 }
 
 function callerOf(event: APIGatewayProxyEvent): Caller {

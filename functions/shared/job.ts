@@ -377,3 +377,45 @@ export function viewJob(header: JobHeader, tasks: readonly TaskItem[], now: numb
     cost: priceUsage(jobUsage(header, tasks)),
   };
 }
+
+/** The header fields a job's summary is made of: what the job list reads (and the owner index projects). */
+export const JOB_SUMMARY_FIELDS = ['jobId', 'status', 'seed', 'samples', 'tasks', 'createdAt', 'deadlineAt', 'finishedAt', 'done', 'inside'] as const;
+
+/** A header as the job list reads it: the summary's fields only. */
+export type SummarizedHeader = Pick<JobHeader, (typeof JOB_SUMMARY_FIELDS)[number]>;
+
+/**
+ * One job in the caller's job list (`GET /jobs`): what its header holds. Counts and the estimate are
+ * there for finished jobs only (frozen on the header when the job ended); a running job's live
+ * progress and cost are read with `GET /jobs/{id}`.
+ */
+export interface JobSummary {
+  jobId: string;
+  status: JobStatus;
+  seed: number;
+  samples: number;
+  tasks: number;
+  createdAt: string;
+  deadlineAt: string;
+  finishedAt?: string;
+  done?: number;
+  inside?: number;
+  estimate?: Estimate | null;
+}
+
+export function summarizeJob(header: SummarizedHeader): JobSummary {
+  const finished = isFinal(header.status);
+  const done = header.done ?? 0;
+  const inside = header.inside ?? 0;
+  return {
+    jobId: header.jobId,
+    status: header.status,
+    seed: header.seed,
+    samples: header.samples,
+    tasks: header.tasks,
+    createdAt: new Date(header.createdAt).toISOString(),
+    deadlineAt: new Date(header.deadlineAt).toISOString(),
+    ...(header.finishedAt !== undefined && { finishedAt: new Date(header.finishedAt).toISOString() }),
+    ...(finished && { done, inside, estimate: estimatePi(inside, done) }),
+  };
+}

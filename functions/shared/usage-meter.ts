@@ -12,9 +12,9 @@ import { addUsage, emptyUsage, type FunctionName, type JobUsage } from './cost.j
  * the last invocation of a job in each sandbox stays a prediction.
  *
  * Not counted: an invocation that dies before its first recording write (a crash, a timeout, a sampler
- * killed before its first report), the time the runtime spends outside the handler (receiving the
- * event, returning the result: up to tens of milliseconds in the local cloud on a loaded machine, not
- * measured on AWS), a request that names no job of its caller or fails (4xx, 5xx), and side
+ * killed before its first report), the runtime's moments around the handler (parsing the event,
+ * serialising the result), a request that names no job of its caller or fails (4xx, 5xx), a
+ * `GET /jobs` list (it is nobody's job), and side
  * costs billed elsewhere (X-Ray traces, CloudWatch logs, metrics and alarms, data transfer). A submit
  * that first clears a full admission scope (reading, and perhaps settling, other jobs) counts that
  * work to the job it submits.

@@ -224,7 +224,7 @@ const isJobId = (id: string) => {
 };
 
 /** What the API must answer: a valid job request creates a job, anything else gets a 4xx. */
-function expected(req: FuzzRequest): 'valid-create' | 'job-read' | 'unauthorized' | 'rejected' {
+function expected(req: FuzzRequest): 'valid-create' | 'job-read' | 'job-list' | 'unauthorized' | 'rejected' {
   const route = routeOf(req);
   if (!req.sign || route === undefined) return 'unauthorized';
   const [first, id, ...rest] = route;
@@ -240,6 +240,7 @@ function expected(req: FuzzRequest): 'valid-create' | 'job-read' | 'unauthorized
     }
   }
   if ((req.method === 'GET' || req.method === 'DELETE') && first === 'jobs' && id !== undefined && rest.length === 0 && isJobId(id)) return 'job-read';
+  if (req.method === 'GET' && first === 'jobs' && id === undefined) return 'job-list';
   return 'rejected';
 }
 
@@ -274,6 +275,10 @@ async function check(req: FuzzRequest): Promise<void> {
     if (response.status !== 403) throw new Error(`unsigned but not 403: ${what}`);
   } else if (outcome === 'job-read') {
     if (![200, 404, 409].includes(response.status)) throw new Error(`job read: ${what}`);
+  } else if (outcome === 'job-list') {
+    // The caller's list, or a refusal (of its query string: a bad limit or next, an unknown parameter).
+    const listed = response.status === 200 && Array.isArray((response.body as { jobs?: unknown } | undefined)?.jobs);
+    if (!listed && response.status < 400) throw new Error(`job list: ${what}`);
   } else if (response.status < 400) {
     throw new Error(`an invalid request was accepted: ${what}`);
   }

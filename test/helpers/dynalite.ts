@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
+import { OWNER_INDEX } from '../../functions/shared/store/items.js';
 
 export interface TestTable {
   endpoint: string;
@@ -28,10 +29,22 @@ export async function startTestTable(tableName = 'jobs'): Promise<TestTable> {
       AttributeDefinitions: [
         { AttributeName: 'pk', AttributeType: 'S' },
         { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: OWNER_INDEX.partitionKey, AttributeType: 'S' },
+        { AttributeName: OWNER_INDEX.sortKey, AttributeType: 'N' },
       ],
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: OWNER_INDEX.name,
+          KeySchema: [
+            { AttributeName: OWNER_INDEX.partitionKey, KeyType: 'HASH' },
+            { AttributeName: OWNER_INDEX.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...OWNER_INDEX.projected] },
+        },
       ],
     }),
   );

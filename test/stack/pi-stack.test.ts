@@ -58,13 +58,32 @@ describe('job table', () => {
       AttributeDefinitions: [
         { AttributeName: 'pk', AttributeType: 'S' },
         { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'ownerKey', AttributeType: 'S' },
+        { AttributeName: 'createdAt', AttributeType: 'N' },
       ],
       BillingMode: 'PAY_PER_REQUEST',
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
-      GlobalSecondaryIndexes: Match.absent(),
     });
+  });
+
+  it("has one index, byOwner: a caller's jobs by createdAt, projecting a job's summary and not its usage", () => {
+    const table = Object.values(template.findResources('AWS::DynamoDB::Table'))[0]!.Properties;
+    expect(table.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'byOwner',
+        KeySchema: [
+          { AttributeName: 'ownerKey', KeyType: 'HASH' },
+          { AttributeName: 'createdAt', KeyType: 'RANGE' },
+        ],
+        Projection: {
+          ProjectionType: 'INCLUDE',
+          NonKeyAttributes: ['jobId', 'status', 'seed', 'samples', 'tasks', 'deadlineAt', 'finishedAt', 'done', 'inside'],
+        },
+      },
+    ]);
+    expect(table.LocalSecondaryIndexes).toBeUndefined();
   });
 
   it('is deleted with the stack (job data is ephemeral)', () => {
@@ -217,7 +236,7 @@ describe('least privilege', () => {
     }
   });
 
-  it('orchestrator: its log group, X-Ray, four table actions (no Scan, no DeleteItem), invoke the sampler and itself', () => {
+  it('orchestrator: its log group, X-Ray, four table actions (no Scan, no DeleteItem), Query on the owner index, invoke the sampler and itself', () => {
     const statements = roleStatements(template, roleOf(stack.orchestrator));
     expect(statements).toEqual(
       expect.arrayContaining([
@@ -227,12 +246,14 @@ describe('least privilege', () => {
           Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
           Resource: [arnOf(ids.table)],
         },
+        // The byOwner index only, not `<table>/index/*`.
+        { Effect: 'Allow', Action: ['dynamodb:Query'], Resource: [{ 'Fn::Join': ['', [arnOf(ids.table), '/index/byOwner']] }] },
         { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.sampler)] },
         { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [arnOf(ids.orchestrator)] },
         xrayStatement,
       ]),
     );
-    expect(statements).toHaveLength(5);
+    expect(statements).toHaveLength(6);
     const actions = statements.flatMap((s) => s.Action);
     expect(actions).not.toContain('dynamodb:Scan');
     expect(actions).not.toContain('dynamodb:DeleteItem');
@@ -297,9 +318,9 @@ describe('REST API', () => {
     return found[0].Properties;
   };
 
-  it('has exactly POST /jobs, GET and DELETE /jobs/{id}, POST /estimate, all IAM-authorized Lambda proxies to the orchestrator', () => {
+  it('has exactly POST and GET /jobs, GET and DELETE /jobs/{id}, POST /estimate, all IAM-authorized Lambda proxies to the orchestrator', () => {
     const routes = methods().map((m) => `${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`);
-    expect(routes.sort()).toEqual(['DELETE /jobs/{id}', 'GET /jobs/{id}', 'POST /estimate', 'POST /jobs']);
+    expect(routes.sort()).toEqual(['DELETE /jobs/{id}', 'GET /jobs', 'GET /jobs/{id}', 'POST /estimate', 'POST /jobs']);
     for (const m of methods()) {
       expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
       expect(m.Properties.Integration.Type).toBe('AWS_PROXY');
@@ -327,6 +348,12 @@ describe('REST API', () => {
         RequestParameters: { 'method.request.path.id': true },
       });
     }
+    // The list's parameters are optional, and the only ones it declares.
+    expect(route('GET', '/jobs')).toMatchObject({ RequestValidatorId: { Ref: validatorId } });
+    expect(route('GET', '/jobs').RequestParameters).toEqual({
+      'method.request.querystring.limit': false,
+      'method.request.querystring.next': false,
+    });
   });
 
   it('the model is a closed draft-4 object: samples and tasks required, seed optional, nothing else', () => {

@@ -7,6 +7,7 @@ import { DynamoDbJobStore } from '../../functions/shared/store/dynamodb.js';
 import { InMemoryJobStore } from '../../functions/shared/store/memory.js';
 import type { JobStore } from '../../functions/shared/store/port.js';
 import type { ConsumedUnits, UsageSource } from '../../functions/shared/usage-meter.js';
+import type { JobListPosition } from '../../functions/shared/store/items.js';
 import { startTestTable } from '../helpers/dynalite.js';
 
 /** One adapter under test: the store, everything it holds (for "nothing was written"), and its teardown. */
@@ -439,6 +440,96 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       expect(await store.admit(scope('erin'), 'y', entry(1), 0)).toBe('refused');
       expect(await store.admitted(scope('nobody'))).toEqual({});
       await store.release(scope('nobody'), 'x');
+    });
+  });
+
+  describe('job list', () => {
+    let ownerCounter = 0;
+    /** A principal of its own, so each test sees only the jobs it created. */
+    const newOwner = () => `arn:aws:iam::123456789012:user/lister-${++ownerCounter}`;
+
+    /** Creates a job of `owner` created at `createdAt` (with its task items, which must stay out of the list). */
+    async function createOwnedJob(owner: string, createdAt: number): Promise<JobHeader> {
+      const jobId = `00000000-0000-4000-9000-${String(++jobCounter).padStart(12, '0')}`;
+      const header: JobHeader = {
+        jobId, seed: 7, samples: 2 * 4 * 16_384, tasks: 2, status: 'RUNNING', createdAt, deadlineAt: createdAt + 600_000,
+        expiresAt: 2e9, maxInvocations: 3, owner,
+      };
+      expect(await store.createJob(header)).toBe(true);
+      await store.createMissingTasks(taskItems(jobId, 2));
+      return header;
+    }
+
+    /** Every job of `owner`, page after page of `limit`, and how many pages it took. */
+    async function listAll(owner: string, limit: number): Promise<{ jobIds: string[]; createdAts: number[]; pages: number }> {
+      const jobIds: string[] = [];
+      const createdAts: number[] = [];
+      let after: JobListPosition | undefined;
+      let pages = 0;
+      do {
+        const page = await store.listJobs(owner, limit, after);
+        expect(page.jobs.length).toBeLessThanOrEqual(limit);
+        jobIds.push(...page.jobs.map((j) => j.jobId));
+        createdAts.push(...page.jobs.map((j) => j.createdAt));
+        after = page.next;
+        pages++;
+      } while (after && pages < 100);
+      return { jobIds, createdAts, pages };
+    }
+
+    it("lists only the owner's jobs, newest first, as their summary fields", async () => {
+      const [alice, bob] = [newOwner(), newOwner()];
+      const a1 = await createOwnedJob(alice, 1_000);
+      const a3 = await createOwnedJob(alice, 3_000);
+      const a2 = await createOwnedJob(alice, 2_000);
+      const b1 = await createOwnedJob(bob, 2_500);
+      const page = await store.listJobs(alice, 10);
+      expect(page.jobs.map((j) => j.jobId)).toEqual([a3.jobId, a2.jobId, a1.jobId]);
+      expect(page.next).toBeUndefined();
+      // The summary fields only: not the owner, the TTL, the run's bookkeeping or the index's key.
+      expect(page.jobs[0]).toEqual({
+        jobId: a3.jobId, status: 'RUNNING', seed: 7, samples: a3.samples, tasks: 2, createdAt: 3_000, deadlineAt: 603_000,
+      });
+      expect((await store.listJobs(bob, 10)).jobs.map((j) => j.jobId)).toEqual([b1.jobId]);
+      expect(await store.listJobs(newOwner(), 10)).toEqual({ jobs: [] });
+      // The header read by its key is the header as written: the index's key is layout, not a field.
+      expect(await store.loadHeader(a1.jobId)).toEqual(a1);
+    });
+
+    it("carries a finished job's frozen counts and end", async () => {
+      const owner = newOwner();
+      const job = await createOwnedJob(owner, 5_000);
+      expect(await store.finishJob(job.jobId, { status: 'SUCCEEDED', done: job.samples, inside: 100_000 }, 9_000)).toBe(true);
+      const [listed] = (await store.listJobs(owner, 1)).jobs;
+      expect(listed).toMatchObject({ status: 'SUCCEEDED', finishedAt: 9_000, done: job.samples, inside: 100_000 });
+    });
+
+    it('pages through every job once, newest first, ties included; `next` only while more remain', async () => {
+      const owner = newOwner();
+      // Seven jobs, three of them created in the same millisecond.
+      const created = [];
+      for (const at of [10, 20, 20, 20, 30, 40, 50]) created.push(await createOwnedJob(owner, at));
+      for (const limit of [1, 2, 3, 7, 100]) {
+        const { jobIds, createdAts, pages } = await listAll(owner, limit);
+        expect(new Set(jobIds).size).toBe(jobIds.length);
+        expect([...jobIds].sort()).toEqual(created.map((h) => h.jobId).sort());
+        expect(createdAts).toEqual([...createdAts].sort((a, b) => b - a));
+        // A full last page has no `next`: no empty page is ever needed.
+        expect(pages).toBe(Math.ceil(7 / limit));
+      }
+      // The order is stable: two listings agree, ties too.
+      expect((await listAll(owner, 2)).jobIds).toEqual((await listAll(owner, 3)).jobIds);
+    });
+
+    it("never lists another owner's job, whatever position it is asked to go on from", async () => {
+      const [alice, bob] = [newOwner(), newOwner()];
+      for (const at of [100, 200, 300]) await createOwnedJob(alice, at);
+      const bobs = [await createOwnedJob(bob, 150), await createOwnedJob(bob, 250)];
+      const aliceFirst = await store.listJobs(alice, 1);
+      expect(aliceFirst.next).toBeDefined();
+      // Bob's list, resumed from a position in Alice's: only Bob's jobs older than it.
+      const resumed = await store.listJobs(bob, 10, aliceFirst.next);
+      expect(resumed.jobs.map((j) => j.jobId)).toEqual([bobs[1]!.jobId, bobs[0]!.jobId]);
     });
   });
 

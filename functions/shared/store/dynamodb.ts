@@ -27,6 +27,17 @@ import {
   usageAddition,
 } from './items.js';
 import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
+import type { SummarizedHeader } from '../job.js';
+import {
+  OWNER_INDEX,
+  ownerIndexAttributes,
+  ownerIndexKey,
+  ownerIndexStartKey,
+  positionOfStartKey,
+  withoutIndexAttributes,
+  type JobListPosition,
+} from './items.js';
+import type { JobListPage } from './port.js';
 
 const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
@@ -126,7 +137,8 @@ export class DynamoDbJobStore implements JobStore {
     return this.applied(
       new PutCommand({
         TableName: this.tableName,
-        Item: headerToItem(header),
+        // The owner index's key puts the header (and only headers) in the caller's job list.
+        Item: { ...headerToItem(header), ...ownerIndexAttributes(header.owner) },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -434,4 +446,34 @@ export class DynamoDbJobStore implements JobStore {
     );
   }
 
+  /**
+   * One Query of the owner index, newest first. It asks for one job more than the page holds, so `next`
+   * is given only when another job follows; a page cut short by DynamoDB's 1 MB limit goes on from
+   * where it was cut.
+   */
+  async listJobs(owner: string, limit: number, after?: JobListPosition): Promise<JobListPage> {
+    const page = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: OWNER_INDEX.name,
+        KeyConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': OWNER_INDEX.partitionKey },
+        ExpressionAttributeValues: { ':owner': ownerIndexKey(owner) },
+        ScanIndexForward: false,
+        Limit: limit + 1,
+        ...(after && { ExclusiveStartKey: ownerIndexStartKey(owner, after) }),
+      }),
+    );
+    const items = page.Items ?? [];
+    const listed = items.slice(0, limit);
+    const cutAt = items.length > limit ? listed.at(-1) : page.LastEvaluatedKey;
+    const next = cutAt && positionOfStartKey(cutAt);
+    return { jobs: listed.map(summarizedHeader), ...(next && { next }) };
+  }
+}
+
+/** A header as the owner index projects it, without the layout's attributes. */
+function summarizedHeader(item: Record<string, unknown>): SummarizedHeader {
+  const { pk: _pk, sk: _sk, ...rest } = withoutIndexAttributes(item);
+  return rest as unknown as SummarizedHeader;
 }

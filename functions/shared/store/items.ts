@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { emptyUsage, FUNCTION_NAMES, type JobUsage } from '../cost.js';
 import type { JobHeader, TaskItem } from '../job.js';
 import type { AdmissionScope } from './port.js';
+import { JOB_SUMMARY_FIELDS } from '../job.js';
 
 /**
  * The job table's item layout, the one place that spells it: a job is one partition, `pk = JOB#<id>`,
@@ -114,7 +115,7 @@ export function itemToJobItem(item: Record<string, unknown>): JobItem | undefine
   const rest = { ...fields, ...(usage && { usage }) };
   const jobId = jobIdOfKey(pk);
   if (jobId === undefined) return undefined;
-  if (sk === HEADER_SORT_KEY) return { kind: 'header', jobId, header: rest as unknown as JobHeader };
+  if (sk === HEADER_SORT_KEY) return { kind: 'header', jobId, header: withoutIndexAttributes(rest) as unknown as JobHeader };
   if (typeof sk === 'string' && sk.startsWith(TASK_SORT_PREFIX)) return { kind: 'task', jobId, task: rest as unknown as TaskItem };
   return undefined;
 }
@@ -124,4 +125,49 @@ export function itemToTask(item: Record<string, unknown>): TaskItem {
   const { pk: _pk, sk: _sk, ...attributes } = item;
   const { rest, usage } = splitUsage(attributes);
   return { ...rest, ...(usage && { usage }) } as unknown as TaskItem;
+}
+
+/**
+ * The owner index (`byOwner`): a caller's jobs, newest first. Its partition key is a hash of the owner
+ * (fixed width, like an admission scope's key) and its sort key the header's `createdAt`. Only headers
+ * carry the hash, so task items stay out of the index (a sparse index), and it projects only what a
+ * job's summary needs. Like every global secondary index it is eventually consistent.
+ */
+export const OWNER_INDEX = {
+  name: 'byOwner',
+  partitionKey: 'ownerKey',
+  sortKey: 'createdAt',
+  projected: JOB_SUMMARY_FIELDS.filter((field) => field !== 'createdAt'),
+} as const;
+
+/** The owner index's partition key of an owner's jobs. */
+export const ownerIndexKey = (owner: string): string => `OWNER#${createHash('sha256').update(owner).digest('hex').slice(0, 32)}`;
+
+/** The attributes that put a header in the owner index. */
+export const ownerIndexAttributes = (owner: string): Record<string, string> => ({ [OWNER_INDEX.partitionKey]: ownerIndexKey(owner) });
+
+/** A header item without the owner index's attributes (they are layout, not part of the header). */
+export function withoutIndexAttributes(item: Record<string, unknown>): Record<string, unknown> {
+  const { [OWNER_INDEX.partitionKey]: _ownerKey, ...rest } = item;
+  return rest;
+}
+
+/** Where a page of a caller's job list ends: the last job listed, as the index orders it. */
+export interface JobListPosition {
+  jobId: string;
+  createdAt: number;
+}
+
+/** The owner index's start key after `position`, for `owner`'s jobs: the index's keys and the table's. */
+export const ownerIndexStartKey = (owner: string, position: JobListPosition): Record<string, unknown> => ({
+  ...headerKey(position.jobId),
+  ...ownerIndexAttributes(owner),
+  [OWNER_INDEX.sortKey]: position.createdAt,
+});
+
+/** The position a page of the owner index ended at (its LastEvaluatedKey), or undefined if it is not one. */
+export function positionOfStartKey(key: Record<string, unknown>): JobListPosition | undefined {
+  const jobId = jobIdOfKey(key.pk);
+  const createdAt = key[OWNER_INDEX.sortKey];
+  return jobId !== undefined && typeof createdAt === 'number' ? { jobId, createdAt } : undefined;
 }

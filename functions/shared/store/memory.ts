@@ -4,6 +4,9 @@ import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from 
 import { writeWithUsage, type UsageSource } from '../usage-meter.js';
 import { admissionKey, taskSortKey, usageAddition } from './items.js';
 import type { Admission, AdmissionEntry, AdmissionScope, JobStore, StoredJob } from './port.js';
+import { JOB_SUMMARY_FIELDS, type SummarizedHeader } from '../job.js';
+import type { JobListPosition } from './items.js';
+import type { JobListPage } from './port.js';
 
 interface Partition {
   header?: JobHeader;
@@ -213,4 +216,29 @@ export class InMemoryJobStore implements JobStore {
     if (entry && running?.get(jobId)?.token !== entry.token) return;
     running?.delete(jobId);
   }
+
+  async listJobs(owner: string, limit: number, after?: JobListPosition): Promise<JobListPage> {
+    const owned = [...this.jobs.values()]
+      .flatMap(({ header }) => (header?.owner === owner ? [header] : []))
+      .sort(newestFirst)
+      .filter((header) => after === undefined || newestFirst(header, after) > 0);
+    const page = owned.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      jobs: page.map(summaryFields),
+      ...(owned.length > limit && last && { next: { jobId: last.jobId, createdAt: last.createdAt } }),
+    };
+  }
+}
+
+/** The owner index's order, newest first: by createdAt, then (jobs created in the same millisecond) by job id, both descending. */
+function newestFirst(a: JobListPosition, b: JobListPosition): number {
+  if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt;
+  return a.jobId < b.jobId ? 1 : a.jobId > b.jobId ? -1 : 0;
+}
+
+/** The header's summary fields, as the owner index projects them. */
+function summaryFields(header: JobHeader): SummarizedHeader {
+  const fields = Object.fromEntries(JOB_SUMMARY_FIELDS.filter((f) => header[f] !== undefined).map((f) => [f, header[f]]));
+  return stored(fields as unknown as SummarizedHeader);
 }

@@ -2,6 +2,9 @@ import type { JobUsage } from '../cost.js';
 import type { JobHeader, Outcome, ProgressReport, ReportAnswer, TaskItem } from '../job.js';
 import type { UsageSource } from '../usage-meter.js';
 
+import type { SummarizedHeader } from '../job.js';
+import type { JobListPosition } from './items.js';
+
 /** A whole job as stored: its header and its task items, in task order. */
 export interface StoredJob {
   header: JobHeader;
@@ -140,4 +143,19 @@ export interface JobStore {
    * that entry (the same `token`): a place renewed since it was read is kept.
    */
   release(scope: AdmissionScope, jobId: string, entry?: AdmissionEntry): Promise<void>;
+
+  /**
+   * A page of `owner`'s jobs, newest first (by createdAt; jobs created in the same millisecond in a
+   * stable order): at most `limit` headers (their summary fields only), starting after `after`, and
+   * where the page ended when more may follow. Paging on from each `next` lists every job once. Read
+   * from an eventually consistent index: a job created a moment ago may be missing for a moment.
+   */
+  listJobs(owner: string, limit: number, after?: JobListPosition): Promise<JobListPage>;
+}
+
+/** A page of a caller's job list. */
+export interface JobListPage {
+  jobs: SummarizedHeader[];
+  /** Where to go on from; absent when the list has no more jobs. */
+  next?: JobListPosition;
 }
