@@ -1,0 +1,155 @@
+/// <reference lib="dom" />
+import type { JobView } from './contract.js';
+import { formatCount, formatPercent } from './format.js';
+
+type TaskView = JobView['taskProgress'][number];
+
+/** Fill levels a cell shows: a change smaller than one step is not worth touching the page for. */
+const STEPS = 20;
+
+interface CellState {
+  step: number;
+  kind: 'running' | 'done' | 'failed' | 'restarted' | 'waiting';
+}
+
+function cellState(task: TaskView): CellState {
+  const step = Math.floor(task.progress * STEPS);
+  if (task.failure !== undefined && task.done < task.samples) return { step, kind: 'failed' };
+  if (task.done >= task.samples) return { step: STEPS, kind: 'done' };
+  if ((task.invocations ?? 0) > 1) return { step, kind: 'restarted' };
+  if ((task.invocations ?? 1) === 0 && task.done === 0) return { step, kind: 'waiting' };
+  return { step, kind: 'running' };
+}
+
+/** A task's numbers in words: what hover or keyboard focus shows. */
+export function describeTask(task: TaskView): string {
+  const parts = [`Task ${task.taskId}: ${formatCount(task.done)} of ${formatCount(task.samples)} samples (${formatPercent(task.progress)})`];
+  if (task.invocations !== undefined) {
+    parts.push(`${task.invocations} invocation${task.invocations === 1 ? '' : 's'}${task.invocations > 1 ? ' (restarted)' : ''}`);
+  }
+  if (task.failure !== undefined) parts.push(`failed: ${task.failure}`);
+  return parts.join(' · ');
+}
+
+/**
+ * Every task of a job as one small cell, filled as far as the task has come. Updates touch only the
+ * cells whose fill step or state changed, so a 1,000-task job stays cheap to redraw. Failed cells
+ * carry a cross and restarted ones stripes, not only a colour. The grid is one tab stop: arrow keys,
+ * Home and End move between tasks, and the task under the pointer or the keyboard is described in
+ * `detail`.
+ */
+export class TaskGrid {
+  readonly element: HTMLElement;
+  private cells: HTMLElement[] = [];
+  private states: CellState[] = [];
+  private tasks: TaskView[] = [];
+  private active = 0;
+  private shown: number | undefined;
+
+  constructor(private readonly detail: HTMLElement) {
+    this.element = document.createElement('div');
+    this.element.className = 'task-grid';
+    this.element.id = 'task-grid';
+    this.element.tabIndex = 0;
+    this.element.setAttribute('role', 'listbox');
+    this.element.setAttribute('aria-describedby', 'task-detail');
+    this.element.addEventListener('keydown', (event) => this.onKey(event));
+    this.element.addEventListener('focus', () => this.show(this.active));
+    this.element.addEventListener('mouseover', (event) => {
+      const index = Number((event.target as HTMLElement).dataset.task);
+      if (Number.isInteger(index)) this.show(index);
+    });
+    this.element.addEventListener('mouseleave', () => document.activeElement === this.element || this.hide());
+    this.element.addEventListener('blur', () => this.hide());
+  }
+
+  /** Shows the job's tasks; returns how many cells changed. */
+  update(tasks: readonly TaskView[]): number {
+    this.tasks = tasks as TaskView[];
+    if (this.cells.length !== tasks.length) this.build(tasks.length);
+    let changed = 0;
+    for (let i = 0; i < tasks.length; i++) {
+      const next = cellState(tasks[i]!);
+      const before = this.states[i]!;
+      if (before.step === next.step && before.kind === next.kind) continue;
+      const cell = this.cells[i]!;
+      if (before.step !== next.step) cell.style.setProperty('--p', String(next.step / STEPS));
+      if (before.kind !== next.kind) cell.className = `task ${next.kind}`;
+      this.states[i] = next;
+      changed++;
+    }
+    if (this.shown !== undefined) this.describe(this.shown);
+    return changed;
+  }
+
+  private build(count: number): void {
+    const fragment = document.createDocumentFragment();
+    this.cells = Array.from({ length: count }, (_, i) => {
+      const cell = document.createElement('div');
+      cell.className = 'task waiting';
+      cell.id = `task-${i}`;
+      cell.dataset.task = String(i);
+      cell.setAttribute('role', 'option');
+      cell.setAttribute('aria-selected', 'false');
+      fragment.append(cell);
+      return cell;
+    });
+    this.states = this.cells.map(() => ({ step: -1, kind: 'waiting' }));
+    this.element.replaceChildren(fragment);
+    this.element.dataset.size = count > 200 ? 'small' : count > 40 ? 'medium' : 'large';
+    this.element.setAttribute('aria-label', `Tasks (${count}): arrow keys move between them`);
+    this.active = 0;
+    this.shown = undefined;
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    const count = this.cells.length;
+    if (count === 0) return;
+    const columns = this.columns();
+    const moves: Record<string, number> = {
+      ArrowRight: 1,
+      ArrowLeft: -1,
+      ArrowDown: columns,
+      ArrowUp: -columns,
+      Home: -count,
+      End: count,
+      PageDown: columns * 5,
+      PageUp: -columns * 5,
+    };
+    const move = moves[event.key];
+    if (move === undefined) return;
+    event.preventDefault();
+    this.show(Math.min(count - 1, Math.max(0, this.active + move)));
+  }
+
+  /** Cells per row as laid out now. */
+  private columns(): number {
+    const top = this.cells[0]?.offsetTop;
+    const index = this.cells.findIndex((cell) => cell.offsetTop !== top);
+    return index > 0 ? index : this.cells.length;
+  }
+
+  private show(index: number): void {
+    if (index < 0 || index >= this.cells.length) return;
+    this.cells[this.active]?.setAttribute('aria-selected', 'false');
+    this.active = index;
+    const cell = this.cells[index]!;
+    cell.setAttribute('aria-selected', 'true');
+    this.element.setAttribute('aria-activedescendant', cell.id);
+    this.shown = index;
+    this.describe(index);
+  }
+
+  private describe(index: number): void {
+    const task = this.tasks[index];
+    if (!task) return;
+    const text = describeTask(task);
+    this.cells[index]!.setAttribute('aria-label', text);
+    if (this.detail.textContent !== text) this.detail.textContent = text;
+  }
+
+  private hide(): void {
+    this.shown = undefined;
+    this.detail.textContent = 'Point at a task, or focus the grid and use the arrow keys, to see its numbers.';
+  }
+}
