@@ -29,7 +29,7 @@ export type ConvergencePoint = [done: number, pi: number, low: number, high: num
  * with its `cost`) at most once a second while the job runs and once more when it ends, or
  * `failure` (`{ error: { code, message } }`) when the job cannot be read.
  */
-export type JobViewWithCost = JobView & { cost?: JobCost };
+export type JobViewWithCost = JobView;
 
 /** The API's error body, passed through. */
 export interface ErrorBody {

@@ -83,19 +83,13 @@ export class TaskGrid {
   }
 
   private build(count: number): void {
-    const fragment = document.createDocumentFragment();
-    this.cells = Array.from({ length: count }, (_, i) => {
-      const cell = document.createElement('div');
-      cell.className = 'task waiting';
-      cell.id = `task-${i}`;
-      cell.dataset.task = String(i);
-      cell.setAttribute('role', 'option');
-      cell.setAttribute('aria-selected', 'false');
-      fragment.append(cell);
-      return cell;
-    });
+    // One string parsed once is much faster than a thousand createElement calls.
+    this.element.innerHTML = Array.from(
+      { length: count },
+      (_, i) => `<div class="task waiting" id="task-${i}" data-task="${i}" role="option" aria-selected="false"></div>`,
+    ).join('');
+    this.cells = Array.from(this.element.children) as HTMLElement[];
     this.states = this.cells.map(() => ({ step: -1, kind: 'waiting' }));
-    this.element.replaceChildren(fragment);
     this.element.dataset.size = count > 200 ? 'small' : count > 40 ? 'medium' : 'large';
     this.element.setAttribute('aria-label', `Tasks (${count}): arrow keys move between them`);
     this.active = 0;
