@@ -126,6 +126,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (method === 'GET' && pathname === '/') return send(response, 200, 'text/html; charset=utf-8', html);
     if (method === 'GET' && pathname === '/app.js') return send(response, 200, 'text/javascript; charset=utf-8', page.js);
     if (method === 'GET' && pathname === '/app.css') return send(response, 200, 'text/css; charset=utf-8', page.css);
+    if (method === 'GET' && pathname === '/favicon.ico') return send(response, 204, 'text/plain', '');
     if (pathname === '/api/jobs' && method === 'GET') return listRoute(response);
     if (pathname === '/api/jobs' && method === 'POST') return submitRoute(request, response);
     if (jobPath && jobPath[2] && method === 'GET') return eventsRoute(request, response, jobPath[1]!);

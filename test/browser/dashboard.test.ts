@@ -127,7 +127,7 @@ describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
     // The jobs list shows it, with its π and cost.
     const row = page.locator(`#jobs-table tr[data-job="${jobId}"]`);
     await row.locator('td.status', { hasText: 'SUCCEEDED' }).waitFor({ timeout: 10_000 });
-    expect(await row.locator('td').nth(3).textContent()).toMatch(new RegExp(`^${final.estimate!.pi.toFixed(6)} ± `));
+    expect(await row.locator('td').nth(3).textContent()).toMatch(new RegExp(`^${final.estimate!.pi.toFixed(5)} ± `));
     await page.close();
   }, 240_000);
 

@@ -65,10 +65,10 @@ const LAYOUT = `
       <p id="job-failed-tasks"></p>
     </div>
     <dl class="stats">
-      <div><dt>π</dt><dd id="stat-pi">–</dd></div>
+      <div class="wide"><dt>π</dt><dd id="stat-pi">–</dd></div>
       <div><dt>Standard error</dt><dd id="stat-se">–</dd></div>
       <div><dt>95 % interval</dt><dd id="stat-ci">–</dd></div>
-      <div><dt>Samples</dt><dd id="stat-samples">–</dd></div>
+      <div class="wide"><dt>Samples</dt><dd id="stat-samples">–</dd></div>
       <div><dt>Tasks</dt><dd id="stat-tasks">–</dd></div>
       <div><dt>Samples/s</dt><dd id="stat-rate">–</dd></div>
       <div><dt>Elapsed</dt><dd id="stat-elapsed">–</dd></div>
@@ -76,6 +76,8 @@ const LAYOUT = `
       <div><dt>Cost so far</dt><dd id="stat-cost">–</dd></div>
     </dl>
     <p id="stat-cost-detail" class="hint"></p>
+    <div class="job-body">
+    <div class="tasks-part">
     <h3 id="tasks-heading">Tasks</h3>
     <ul class="legend" aria-label="Legend">
       <li><span class="task waiting" aria-hidden="true"></span>waiting</li>
@@ -85,9 +87,13 @@ const LAYOUT = `
       <li><span class="task failed" aria-hidden="true"></span>failed (cross)</li>
     </ul>
     <div id="task-grid-slot"></div>
-    <p id="task-detail" class="task-detail"></p>
+    <p id="task-detail" class="task-detail">Point at a task, or focus the grid and use the arrow keys, to see its numbers.</p>
+    </div>
+    <div class="plot-part">
     <h3>Convergence</h3>
     <div id="plot" class="plot"></div>
+    </div>
+    </div>
   </section>
 </main>
 <div id="announcer" class="sr-only" aria-live="polite"></div>
@@ -189,7 +195,7 @@ const jobsBody = byId<HTMLTableElement>('jobs-table').tBodies[0]!;
 const rows = new Map<string, { row: HTMLTableRowElement; cells: HTMLTableCellElement[]; job: JobRow }>();
 
 function rowCells(job: JobRow, now: number): string[] {
-  const estimate = job.estimate ? `${job.estimate.pi.toFixed(6)} ± ${formatStandardError(job.estimate.standardError)}` : '–';
+  const estimate = job.estimate ? `${job.estimate.pi.toFixed(5)} ± ${job.estimate.standardError.toPrecision(2)}` : '–';
   return [
     '',
     job.status,

@@ -4,7 +4,7 @@ import 'uplot/dist/uPlot.min.css';
 import type { ConvergencePoint } from './contract.js';
 import { formatCount } from './format.js';
 
-const HEIGHT = 260;
+const HEIGHT = 300;
 /** Early estimates swing far: keep the axis where the interval closes in on π. */
 const Y_LIMITS: [number, number] = [Math.PI - 0.25, Math.PI + 0.25];
 
@@ -33,8 +33,8 @@ export class ConvergencePlot {
         },
       },
       axes: [
-        { label: 'samples done (log scale)', values: (_u, ticks) => ticks.map((t) => shortCount(t)) },
-        { label: 'estimate of π', size: 70 },
+        { label: 'samples done (log scale)', values: (_u, ticks) => ticks.map((t) => (t == null ? '' : shortCount(t))) },
+        { label: 'estimate of π', size: 76, values: (_u, ticks) => fixedTicks(ticks) },
       ],
       series: [
         { label: 'samples' },
@@ -102,4 +102,11 @@ function shortCount(value: number): string {
     if (value >= size) return `${+(value / size).toPrecision(3)}${unit}`;
   }
   return String(value);
+}
+
+/** Tick labels with as many decimals as the step between ticks needs (3.1415, 3.1420, not 3.142 twice). */
+function fixedTicks(ticks: number[]): string[] {
+  const step = ticks.length > 1 ? Math.abs(ticks[1]! - ticks[0]!) : 1;
+  const decimals = Math.min(10, Math.max(0, Math.ceil(-Math.log10(step || 1))));
+  return ticks.map((t) => t.toFixed(decimals));
 }

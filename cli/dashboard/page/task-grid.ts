@@ -4,6 +4,8 @@ import { formatCount, formatPercent } from './format.js';
 
 type TaskView = JobView['taskProgress'][number];
 
+const HINT = 'Point at a task, or focus the grid and use the arrow keys, to see its numbers.';
+
 /** Fill levels a cell shows: a change smaller than one step is not worth touching the page for. */
 const STEPS = 20;
 
@@ -144,6 +146,6 @@ export class TaskGrid {
 
   private hide(): void {
     this.shown = undefined;
-    this.detail.textContent = 'Point at a task, or focus the grid and use the arrow keys, to see its numbers.';
+    this.detail.textContent = HINT;
   }
 }
