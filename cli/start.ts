@@ -94,6 +94,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     const submittedAt = Date.now();
     const job = await client.submitJob(request, { signal });
     submitted = true;
+    dashboard?.follow(job);
     say(`Job ${job.jobId}: ${formatCount(job.samples)} samples in ${job.tasks} task(s), seed ${job.seed}`);
 
     display = progressDisplay(process.stdout);

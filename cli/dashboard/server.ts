@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import type { JobRequest } from '../../functions/shared/job.js';
+import type { JobRequest, JobView } from '../../functions/shared/job.js';
 import { ApiError, type ApiClient } from '../api-client.js';
 import { JobWatch, errorBody, summaryOf } from './jobs.js';
 import { listJobs, type JobSummary } from './list-jobs.js';
@@ -24,6 +24,8 @@ export interface Dashboard {
   url: string;
   port: number;
   token: string;
+  /** Lists a job submitted by other means (npm start's), known at once without a read. */
+  follow(job: JobView): void;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const watch = new JobWatch(client, { ...(options.pollMs !== undefined && { pollMs: options.pollMs }) });
   const submitted: JobSummary[] = [];
   let port = 0;
+  const follow = (view: JobView) => {
+    watch.remember(view);
+    if (!submitted.some((job) => job.jobId === view.jobId)) submitted.push(summaryOf(view));
+  };
   const cookieName = () => `pi_dashboard_${port}`;
 
   const allowed = (request: IncomingMessage): 'ok' | 'refused' | 'token-in-url' => {
@@ -158,8 +164,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       // The API validates: whatever the page sent goes to it as is, and its answer comes back.
       const job = await client.submitJob(body as JobRequest);
       const { location: _location, ...view } = job;
-      watch.remember(view);
-      submitted.push(summaryOf(view));
+      follow(view);
       sendJson(response, 202, view);
     } catch (error) {
       sendJson(response, error instanceof ApiError ? error.status : 502, { error: errorBody(error) });
@@ -202,6 +207,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     url: `http://127.0.0.1:${port}/?token=${token}`,
     port,
     token,
+    follow,
     close: () =>
       new Promise<void>((resolve) => {
         watch.close();
