@@ -1,6 +1,5 @@
 import { isFinal, type JobView } from '../../functions/shared/job.js';
 import { ApiClient, ApiError } from '../api-client.js';
-import { costOf } from '../output.js';
 import type { JobSummary } from './list-jobs.js';
 import type { ConvergencePoint, JobRow } from './page/contract.js';
 
@@ -164,7 +163,6 @@ export class JobWatch {
 }
 
 function rowOf(view: JobView): JobRow {
-  const cost = costOf(view);
   return {
     jobId: view.jobId,
     status: view.status,
@@ -176,7 +174,7 @@ function rowOf(view: JobView): JobRow {
     done: view.done,
     progress: view.progress,
     estimate: view.estimate,
-    ...(cost && { usd: cost.usd }),
+    usd: view.cost.usd,
   };
 }
 

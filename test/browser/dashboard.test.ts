@@ -128,6 +128,18 @@ describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
     const row = page.locator(`#jobs-table tr[data-job="${jobId}"]`);
     await row.locator('td.status', { hasText: 'SUCCEEDED' }).waitFor({ timeout: 10_000 });
     expect(await row.locator('td').nth(3).textContent()).toMatch(new RegExp(`^${final.estimate!.pi.toFixed(5)} ± `));
+
+    // A finished job is never read again: a second page gets the kept view and the plot's points, and
+    // the job's own count of API requests grows only by this test's reads.
+    const requestsBefore = (await env.client.getJob(jobId)).cost.apiRequests;
+    const second = await openDashboard();
+    await second.goto(`${dashboard.url}#job/${jobId}`);
+    await statusIs(second, 'SUCCEEDED', 10_000);
+    expect(await second.textContent('#stat-pi')).toBe(printed);
+    expect((await snapshot(second)).points).toBe(last.points);
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // a jobs-list refresh or more
+    expect((await env.client.getJob(jobId)).cost.apiRequests).toBe(requestsBefore + 1);
+    await second.close();
     await page.close();
   }, 240_000);
 

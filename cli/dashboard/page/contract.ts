@@ -24,12 +24,9 @@ export interface JobRow {
 /** A point of the convergence plot: samples done, π, and the 95 % interval's ends. */
 export type ConvergencePoint = [done: number, pi: number, low: number, high: number];
 
-/**
- * The events of `GET /api/jobs/{id}/events`: `history` first (`{ points }`), then `job` (a JobView
- * with its `cost`) at most once a second while the job runs and once more when it ends, or
- * `failure` (`{ error: { code, message } }`) when the job cannot be read.
- */
-export type JobViewWithCost = JobView;
+// The events of `GET /api/jobs/{id}/events`: `history` first (`{ points }`), then `job` (the API's
+// JobView, with its cost) at most once a second while the job runs and once more when it ends, or
+// `failure` (`{ error: { code, message } }`) when the job cannot be read.
 
 /** The API's error body, passed through. */
 export interface ErrorBody {

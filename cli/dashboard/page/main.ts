@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 import './styles.css';
-import type { ConvergencePoint, ErrorBody, JobRow, JobViewWithCost } from './contract.js';
+import type { ConvergencePoint, ErrorBody, JobRow, JobView } from './contract.js';
 import { formatAge, formatCount, formatDuration, formatPercent, formatPi, formatRate, formatStandardError, formatUsd } from './format.js';
 import { ConvergencePlot } from './plot.js';
 import { TaskGrid } from './task-grid.js';
@@ -177,7 +177,7 @@ form.addEventListener('submit', async (event) => {
   const button = byId<HTMLButtonElement>('submit-button');
   button.disabled = true;
   try {
-    const answer = await api<JobViewWithCost>('POST', '/api/jobs', request);
+    const answer = await api<JobView>('POST', '/api/jobs', request);
     if (isError(answer.body)) return showSubmitError(answer.body.error.message);
     announce(`Job ${answer.body.jobId} submitted`);
     void refreshList();
@@ -274,7 +274,7 @@ grid.element.setAttribute('aria-labelledby', 'tasks-heading');
 let plot: ConvergencePlot | undefined;
 let currentJobId: string | undefined;
 let stream: EventSource | undefined;
-let lastView: JobViewWithCost | undefined;
+let lastView: JobView | undefined;
 
 function openJob(jobId: string | undefined): void {
   stream?.close();
@@ -298,7 +298,7 @@ function openJob(jobId: string | undefined): void {
   source.addEventListener('job', (event) => {
     // An update, measured from reading the event to the last change of the page (for the tests).
     performance.mark(`${UPDATE_MEASURE}-start`);
-    const view = JSON.parse((event as MessageEvent).data) as JobViewWithCost;
+    const view = JSON.parse((event as MessageEvent).data) as JobView;
     if (view.status !== 'RUNNING') source.close();
     renderJob(view);
     performance.measure(UPDATE_MEASURE, `${UPDATE_MEASURE}-start`);
@@ -311,7 +311,7 @@ function openJob(jobId: string | undefined): void {
 }
 
 /** Redraws the job view for a new view of the job, touching only what changed. */
-function renderJob(view: JobViewWithCost): void {
+function renderJob(view: JobView): void {
   const previous = lastView;
   lastView = view;
   const status = byId('job-status');
@@ -328,7 +328,7 @@ function renderJob(view: JobViewWithCost): void {
   if (view.estimate) plot?.add([view.done, view.estimate.pi, view.estimate.ci95[0], view.estimate.ci95[1]]);
 }
 
-function updateStats(view: JobViewWithCost): void {
+function updateStats(view: JobView): void {
   const end = view.finishedAt ? Date.parse(view.finishedAt) : Date.now();
   const elapsedMs = Math.max(1, end - Date.parse(view.createdAt));
   const rate = (view.done / elapsedMs) * 1000;
@@ -361,7 +361,7 @@ function updateStats(view: JobViewWithCost): void {
   );
 }
 
-function updateFailure(view: JobViewWithCost): void {
+function updateFailure(view: JobView): void {
   const failure = byId('job-failure');
   const show = view.status === 'FAILED' || (view.status === 'CANCELLED' && view.reason !== undefined);
   failure.hidden = !show;
@@ -379,7 +379,7 @@ byId('cancel-button').addEventListener('click', async () => {
   button.disabled = true;
   cancelError.hidden = true;
   try {
-    const answer = await api<JobViewWithCost>('DELETE', `/api/jobs/${encodeURIComponent(jobId)}`);
+    const answer = await api<JobView>('DELETE', `/api/jobs/${encodeURIComponent(jobId)}`);
     if (isError(answer.body)) {
       setText(cancelError, answer.body.error.message);
       cancelError.hidden = false;
