@@ -16,6 +16,7 @@ const HAVE_BROWSER = existsSync(CHROMIUM);
 const REQUIRED = process.env.REQUIRE_BROWSER === '1';
 const HOW_TO_INSTALL = `no Chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`;
 const SCREENSHOT = join(ROOT, 'docs', 'dashboard.png');
+const FAULTY_SEED = 424242;
 
 if (!HAVE_BROWSER && !REQUIRED) console.warn(`Browser tests skipped: ${HOW_TO_INSTALL}`);
 
@@ -27,7 +28,19 @@ describe.runIf(REQUIRED && !HAVE_BROWSER)('browser', () => {
 
 describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
   // Real deadlines and stall limits: a 1,000-task job on a loaded machine must not be taken for stuck.
-  const env = usePiCloud({ env: { orchestrator: { stallSeconds: 120, jobTimeoutSeconds: 600, samplerMaxEventAgeSeconds: 60 } } });
+  const env = usePiCloud({
+    env: { orchestrator: { stallSeconds: 120, jobTimeoutSeconds: 600, samplerMaxEventAgeSeconds: 60 } },
+    // Only the job of seed FAULTY_SEED meets faults: its task 1 fails its first invocation (every Lambda
+    // attempt of it) and is restarted; its task 2 fails every time, which fails the job.
+    faults: {
+      functions: {
+        sampler: [
+          { match: { seed: FAULTY_SEED, taskId: 1 }, throw: 1, times: 3 },
+          { match: { seed: FAULTY_SEED, taskId: 2 }, throw: 1 },
+        ],
+      },
+    },
+  });
   let dashboard: Dashboard;
   let context: BrowserContext;
   let profile: string;
@@ -230,6 +243,32 @@ describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
     expect((await env.client.getJob(jobId)).status).toBe('CANCELLED');
     await page.close();
   }, 300_000);
+
+  it('marks a restarted task and a failed one beyond colour, and shows why the job failed', async () => {
+    const page = await openDashboard();
+    await submit(page, { samples: String(4 * 16384 * 20), tasks: '4', seed: String(FAULTY_SEED) });
+    const jobId = await jobIdOf(page);
+    await statusIs(page, 'FAILED', 120_000);
+    const final = await env.client.getJob(jobId);
+    expect(final.failedTasks).toEqual([2]);
+
+    expect(await page.getAttribute('#task-1', 'class')).toBe('task done restarted');
+    expect(await page.getAttribute('#task-2', 'class')).toBe('task failed restarted');
+    // The cross is content, not colour.
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('#task-2')!, '::after').content)).toBe('"✕"');
+    expect(await page.textContent('#stat-tasks')).toBe('3 of 4 done, 2 restarted, 1 failed');
+    expect(await page.isVisible('#job-failure')).toBe(true);
+    expect(await page.textContent('#job-reason')).toBe(final.reason);
+    expect(await page.textContent('#job-failed-tasks')).toBe('Failed tasks: 2');
+    expect(await page.isHidden('#cancel-button')).toBe(true);
+
+    // Pointing at the failed task tells its story.
+    await page.hover('#task-2');
+    expect(await page.textContent('#task-detail')).toBe(
+      `Task 2: 0 of ${(16384 * 20).toLocaleString('en-US')} samples (0 %) · 3 invocations (restarted) · failed: ${final.taskProgress[2]!.failure}`,
+    );
+    await page.close();
+  }, 180_000);
 
   it('refuses a request without the token, with a wrong one, from another Host or another Origin', async () => {
     const get = (path: string, headers: Record<string, string> = {}) =>

@@ -83,7 +83,7 @@ const LAYOUT = `
       <li><span class="task waiting" aria-hidden="true"></span>waiting</li>
       <li><span class="task running" style="--p:0.5" aria-hidden="true"></span>running (filled as far as done)</li>
       <li><span class="task done" aria-hidden="true"></span>done</li>
-      <li><span class="task restarted" style="--p:0.5" aria-hidden="true"></span>restarted (stripes)</li>
+      <li><span class="task running restarted" style="--p:0.5" aria-hidden="true"></span>restarted (stripes)</li>
       <li><span class="task failed" aria-hidden="true"></span>failed (cross)</li>
     </ul>
     <div id="task-grid-slot"></div>

@@ -11,17 +11,21 @@ const STEPS = 20;
 
 interface CellState {
   step: number;
-  kind: 'running' | 'done' | 'failed' | 'restarted' | 'waiting';
+  kind: 'waiting' | 'running' | 'done' | 'failed';
+  /** Started more than once: shown by stripes over whatever else the cell shows. */
+  restarted: boolean;
 }
 
 function cellState(task: TaskView): CellState {
+  const restarted = (task.invocations ?? 0) > 1;
   const step = Math.floor(task.progress * STEPS);
-  if (task.failure !== undefined && task.done < task.samples) return { step, kind: 'failed' };
-  if (task.done >= task.samples) return { step: STEPS, kind: 'done' };
-  if ((task.invocations ?? 0) > 1) return { step, kind: 'restarted' };
-  if ((task.invocations ?? 1) === 0 && task.done === 0) return { step, kind: 'waiting' };
-  return { step, kind: 'running' };
+  if (task.failure !== undefined && task.done < task.samples) return { step, kind: 'failed', restarted };
+  if (task.done >= task.samples) return { step: STEPS, kind: 'done', restarted };
+  if (task.invocations === 0 && task.done === 0) return { step, kind: 'waiting', restarted };
+  return { step, kind: 'running', restarted };
 }
+
+const sameState = (a: CellState, b: CellState) => a.step === b.step && a.kind === b.kind && a.restarted === b.restarted;
 
 /** A task's numbers in words: what hover or keyboard focus shows. */
 export function describeTask(task: TaskView): string {
@@ -73,10 +77,10 @@ export class TaskGrid {
     for (let i = 0; i < tasks.length; i++) {
       const next = cellState(tasks[i]!);
       const before = this.states[i]!;
-      if (before.step === next.step && before.kind === next.kind) continue;
+      if (sameState(before, next)) continue;
       const cell = this.cells[i]!;
       if (before.step !== next.step) cell.style.setProperty('--p', String(next.step / STEPS));
-      if (before.kind !== next.kind) cell.className = `task ${next.kind}`;
+      if (before.kind !== next.kind || before.restarted !== next.restarted) cell.className = `task ${next.kind}${next.restarted ? ' restarted' : ''}`;
       this.states[i] = next;
       changed++;
     }
@@ -91,7 +95,7 @@ export class TaskGrid {
       (_, i) => `<div class="task waiting" id="task-${i}" data-task="${i}" role="option" aria-selected="false"></div>`,
     ).join('');
     this.cells = Array.from(this.element.children) as HTMLElement[];
-    this.states = this.cells.map(() => ({ step: -1, kind: 'waiting' }));
+    this.states = this.cells.map(() => ({ step: -1, kind: 'waiting', restarted: false }));
     this.element.dataset.size = count > 200 ? 'small' : count > 40 ? 'medium' : 'large';
     this.element.setAttribute('aria-label', `Tasks (${count}): arrow keys move between them`);
     this.active = 0;
