@@ -26,7 +26,8 @@ describe.runIf(REQUIRED && !HAVE_BROWSER)('browser', () => {
   });
 });
 
-describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
+// The reason is in the suite's name too: a skipped suite's output shows it whatever the console setting.
+describe.runIf(HAVE_BROWSER)(HAVE_BROWSER ? 'dashboard in a browser' : `dashboard in a browser (skipped: ${HOW_TO_INSTALL})`, () => {
   // Real deadlines and stall limits: a 1,000-task job on a loaded machine must not be taken for stuck.
   const env = usePiCloud({
     env: { orchestrator: { stallSeconds: 120, jobTimeoutSeconds: 600, samplerMaxEventAgeSeconds: 60 } },
