@@ -98,7 +98,10 @@ export class JobWatch {
     if (points.length > 0 && points.at(-1)![0] >= view.done) return;
     points.push([view.done, view.estimate.pi, view.estimate.ci95[0], view.estimate.ci95[1]]);
     // Thin the middle, keeping the first and the newest: the plot's log x needs both ends.
-    if (points.length > this.maxPoints) points.splice(1, points.length - 1, ...points.slice(1).filter((_, i) => i % 2 === 1));
+    if (points.length > this.maxPoints) {
+      const middle = points.slice(1, -1).filter((_, i) => i % 2 === 1);
+      points.splice(0, points.length, points[0]!, ...middle, points.at(-1)!);
+    }
     this.points.set(view.jobId, points);
   }
 
@@ -122,7 +125,8 @@ export class JobWatch {
   }
 
   private async poll(jobId: string, set: Set<Listener>): Promise<void> {
-    let last: JobView | undefined;
+    // The view subscribe already sent, when there was one.
+    let last: JobView | undefined = this.views.get(jobId)?.view;
     while (set.size > 0 && !this.closed) {
       const startedAt = Date.now();
       let event: JobEvent;
