@@ -4,7 +4,9 @@ import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config
 // Which test file runs in which loop. This is the one place that says so.
 //
 //   npm run test:unit   the "unit" project: pure logic, no servers, no child processes, no synth.
-//   npm test            "unit" + "integration": dynalite, the local cloud, the CLI, the stack, and a
+//   npm test            "unit" + "integration": dynalite, the local cloud, the CLI, the stack, the
+//                       dashboard in a browser (test/browser: Chromium at CHROMIUM_PATH or
+//                       /usr/bin/chromium, skipped without it unless REQUIRE_BROWSER=1), and a
 //                       chaos smoke (chaos.test.ts with CHAOS_JOBS_PER_KIND small).
 //   npm run test:chaos  the "chaos" project: the full campaigns (chaos.test.ts at full size, fuzz, load).
 //

@@ -1,6 +1,7 @@
 import './env.js';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runDashboard } from './dashboard/run.js';
 import { runInvoke } from './invoke.js';
 import { parseCount, parsePort, UsageError } from './numbers.js';
 import { runSamEnv } from './sam-env.js';
@@ -26,6 +27,24 @@ the local cloud, submits the job through the signed API, shows progress and prin
   --interval <ms>    how often to read the job's progress (default: from 50 ms for a young job
                      to 250 ms, and never more often than every tasks/2 ms: 500 ms for 1,000
                      tasks; 200 ms to 1 s with --endpoint)
+  --ui               also serve the dashboard (its URL is printed first) and keep serving it
+                     after the job until Ctrl-C
+  --ui-port <n>      the dashboard's port on 127.0.0.1 (default: a free one)
+`,
+  dashboard: `Usage: npm run dashboard -- [options]
+
+Serves a live dashboard of your jobs on 127.0.0.1 until Ctrl-C: the jobs list, each job's tasks,
+the estimate converging on π, its cost, a form to submit jobs and a button to cancel one. Starts
+the local cloud unless --endpoint names a deployed stage. The printed URL carries a random token:
+only a browser given that URL gets in. The browser never holds AWS credentials: the CLI calls the
+API with its signed client.
+
+  --port <n>         the dashboard's port (default: a free one)
+  --endpoint <url>   a deployed stack's API (its ApiUrl output); signs with the AWS credential chain
+  --region <name>    signing region for --endpoint (default: from the URL, then AWS_REGION)
+  --api-port <n>     local API port (default: a free one)
+  --verbose, -v      show the functions' logs (default: errors only, all in .local-state/dashboard.log)
+  --log-file <path>  where the functions' logs go
 `,
   local: `Usage: npm run local -- [options]
 
@@ -148,10 +167,14 @@ async function main(argv: string[]): Promise<number> {
         'log-file': { type: 'string' },
         port: { type: 'string' },
         interval: { type: 'string' },
+        ui: { type: 'boolean' },
+        'ui-port': { type: 'string' },
       });
       if (values.help) return help('start');
       const seed = optionalCount('--seed', values.seed);
       const port = optionalPort('--port', values.port);
+      const uiPort = optionalPort('--ui-port', values['ui-port']);
+      if (uiPort !== undefined && !values.ui) throw new UsageError('--ui-port goes with --ui');
       const intervalMs = optionalCount('--interval', values.interval);
       return runStart({
         samples: parseCount('--samples', values.samples ?? '1e8'),
@@ -163,6 +186,29 @@ async function main(argv: string[]): Promise<number> {
         ...(values['log-file'] !== undefined && { logFile: resolve(values['log-file']) }),
         ...(port !== undefined && { port }),
         ...(intervalMs !== undefined && { intervalMs }),
+        ...(values.ui && { ui: { ...(uiPort !== undefined && { port: uiPort }) } }),
+      });
+    }
+    case 'dashboard': {
+      const { values } = parse(args, {
+        port: { type: 'string' },
+        endpoint: { type: 'string' },
+        region: { type: 'string' },
+        'api-port': { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        'log-file': { type: 'string' },
+      });
+      if (values.help) return help('dashboard');
+      const port = optionalPort('--port', values.port);
+      const apiPort = optionalPort('--api-port', values['api-port']);
+      if (apiPort !== undefined && values.endpoint !== undefined) throw new UsageError('--api-port is for the local cloud, not with --endpoint');
+      return runDashboard({
+        ...(values.endpoint !== undefined && { endpoint: endpointOption(values.endpoint) }),
+        ...(values.region !== undefined && { region: values.region }),
+        ...(port !== undefined && { port }),
+        ...(apiPort !== undefined && { apiPort }),
+        verbose: values.verbose ?? false,
+        ...(values['log-file'] !== undefined && { logFile: resolve(values['log-file']) }),
       });
     }
     case 'local': {

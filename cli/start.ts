@@ -3,6 +3,8 @@ import type { JobRequest, JobView } from '../functions/shared/job.js';
 import { METRICS, METRICS_NAMESPACE } from '../functions/shared/telemetry.js';
 import type { MetricStat } from '../local/index.js';
 import { ApiClient, ApiError } from './api-client.js';
+import { announceDashboard, untilAborted } from './dashboard/run.js';
+import { startDashboard, type Dashboard } from './dashboard/server.js';
 import { watchInterrupts } from './interrupt.js';
 import { startLocalSession, type LocalSession } from './local-session.js';
 import { displayPath, formatCount, formatRate, formatSeconds } from './numbers.js';
@@ -23,6 +25,8 @@ export interface StartOptions {
   port?: number;
   /** How often to read the job (GET /jobs/{id}). */
   intervalMs?: number;
+  /** Also serve the dashboard (on this port, or a free one), and keep serving it after the job until Ctrl-C. */
+  ui?: { port?: number };
 }
 
 const DEFAULT_LOG_FILE = join(ROOT, '.local-state', 'start.log');
@@ -50,6 +54,7 @@ export async function runStart(options: StartOptions): Promise<number> {
   const say = line(process.stdout);
   const warn = line(process.stderr);
   let session: LocalSession | undefined;
+  let dashboard: Dashboard | undefined;
   let display: ProgressDisplay | undefined;
   const interrupt = watchInterrupts(() => {
     display?.close();
@@ -80,11 +85,16 @@ export async function runStart(options: StartOptions): Promise<number> {
       client = session.client;
     }
     signal.throwIfAborted();
+    if (options.ui) {
+      dashboard = await startDashboard({ client, ...(options.ui.port !== undefined && { port: options.ui.port }) });
+      announceDashboard(dashboard, say);
+    }
 
     request = { samples: options.samples, tasks: options.tasks, ...(options.seed !== undefined && { seed: options.seed }) };
     const submittedAt = Date.now();
     const job = await client.submitJob(request, { signal });
     submitted = true;
+    dashboard?.follow(job);
     say(`Job ${job.jobId}: ${formatCount(job.samples)} samples in ${job.tasks} task(s), seed ${job.seed}`);
 
     display = progressDisplay(process.stdout);
@@ -108,6 +118,10 @@ export async function runStart(options: StartOptions): Promise<number> {
     for (const text of describeResult(final, Date.now() - submittedAt)) say(text);
     for (const text of summaryLines(session ? await metricsWhenIdle(session) : undefined)) say(text);
     code = final.status === 'SUCCEEDED' ? 0 : signal.aborted ? interrupt.exitCode() : 1;
+    if (dashboard && !signal.aborted) {
+      say(`Dashboard still serving at ${dashboard.url} until Ctrl-C.`);
+      await untilAborted(signal);
+    }
   } catch (error) {
     display?.close();
     if (signal.aborted) {
@@ -121,6 +135,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     }
   } finally {
     display?.close();
+    await dashboard?.close();
     if (session) {
       const pids = await session.stop();
       if (options.verbose) {

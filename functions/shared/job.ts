@@ -185,6 +185,8 @@ export interface TaskView {
   samples: number;
   done: number;
   progress: number;
+  /** Invocations of the task so far: more than one means it was restarted (absent from older views). */
+  invocations?: number;
   failure?: string;
 }
 
@@ -317,10 +319,13 @@ export function tasksToStart(header: JobHeader, tasks: readonly TaskItem[], now:
 }
 
 /** The job's tasks, those whose items are not written yet (a job being created) as planned, at 0. */
-function withPlannedTasks(header: JobHeader, tasks: readonly TaskItem[]): readonly Pick<TaskItem, 'taskId' | 'samples' | 'done' | 'failure'>[] {
+function withPlannedTasks(
+  header: JobHeader,
+  tasks: readonly TaskItem[],
+): readonly Pick<TaskItem, 'taskId' | 'samples' | 'done' | 'invocations' | 'failure'>[] {
   if (tasks.length >= header.tasks) return tasks;
   const stored = new Map(tasks.map((t) => [t.taskId, t]));
-  return planTasks(header.samples, header.tasks).map((plan) => stored.get(plan.taskId) ?? { ...plan, done: 0 });
+  return planTasks(header.samples, header.tasks).map((plan) => stored.get(plan.taskId) ?? { ...plan, done: 0, invocations: 0 });
 }
 
 export function isFinal(status: JobStatus): boolean {
@@ -372,6 +377,7 @@ export function viewJob(header: JobHeader, tasks: readonly TaskItem[], now: numb
       samples: t.samples,
       done: t.done,
       progress: t.samples === 0 ? 1 : t.done / t.samples,
+      invocations: t.invocations,
       ...(t.failure !== undefined && { failure: t.failure }),
     })),
     cost: priceUsage(jobUsage(header, tasks)),

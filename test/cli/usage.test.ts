@@ -22,7 +22,7 @@ describe('command-line mistakes exit 2 with a message that says what to fix', ()
   it.each(['constructor', '__proto__'])('"%s" is not a verb', async (verb) => {
     const run = await cli([verb]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/^Usage: cli\/main\.ts <start\|local\|invoke\|sam-env>/);
+    expect(run.stderr).toMatch(/^Usage: cli\/main\.ts <start\|dashboard\|local\|invoke\|sam-env>/);
   });
 
   it('--endpoint that is not a URL names the option', async () => {
