@@ -7,8 +7,8 @@ import { ApiClient } from './api-client.js';
 import { friendlyLogLine, listFunctions, type TemplateFunction } from './functions.js';
 import type { MetricStat } from '../local/index.js';
 import type { HostMessage, HostOptions, LocalCloudInfo } from './local-host.js';
-import { displayPath } from './numbers.js';
-import { ROOT } from './synth.js';
+import { displayPath, formatSeconds } from './numbers.js';
+import { ROOT, ensureSynth } from './synth.js';
 
 export type { LocalCloudInfo };
 
@@ -195,4 +195,45 @@ export function explainStartError(message: string, stateDir: string | undefined)
     );
   }
   return new Error(message);
+}
+
+export interface ApiConnection {
+  client: ApiClient;
+  /** The local cloud started for it; absent for a deployed stage. */
+  session?: LocalSession;
+}
+
+/**
+ * The API a command talks to: a deployed stage (`endpoint`, signed with the AWS credential chain), or
+ * the local cloud, started here on the synthesized stack. Says which on `say`.
+ */
+export async function connectApi(options: {
+  endpoint?: string;
+  region?: string;
+  verbose: boolean;
+  logFile: string;
+  /** The local API's port (default: a free one). */
+  port?: number;
+  signal: AbortSignal;
+  say: (text: string) => void;
+  warn: (text: string) => void;
+}): Promise<ApiConnection> {
+  const { say } = options;
+  if (options.endpoint) {
+    const client = new ApiClient({ endpoint: options.endpoint, ...(options.region !== undefined && { region: options.region }) });
+    say(`API ${client.endpoint.href} (region ${client.region}, credentials from the AWS credential chain)`);
+    return { client };
+  }
+  const templatePath = await ensureSynth({ log: say, signal: options.signal });
+  const started = Date.now();
+  const session = await startLocalSession({
+    templatePath,
+    verbose: options.verbose,
+    logFile: options.logFile,
+    ...(options.port !== undefined && { port: options.port }),
+    show: options.warn,
+  });
+  say(`Local cloud ready in ${formatSeconds(Date.now() - started)}: API ${session.cloud.apiUrl}`);
+  if (!options.verbose) say(`Function logs: ${displayPath(options.logFile)} (--verbose shows them here)`);
+  return { client: session.client, session };
 }

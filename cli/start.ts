@@ -6,11 +6,11 @@ import { ApiClient, ApiError } from './api-client.js';
 import { announceDashboard, untilAborted } from './dashboard/run.js';
 import { startDashboard, type Dashboard } from './dashboard/server.js';
 import { watchInterrupts } from './interrupt.js';
-import { startLocalSession, type LocalSession } from './local-session.js';
-import { displayPath, formatCount, formatRate, formatSeconds } from './numbers.js';
+import { connectApi, type LocalSession } from './local-session.js';
+import { formatCount, formatRate } from './numbers.js';
 import { describeResult, errorText } from './output.js';
 import { progressDisplay, type ProgressDisplay } from './progress.js';
-import { ROOT, ensureSynth } from './synth.js';
+import { ROOT } from './synth.js';
 
 export interface StartOptions {
   samples: number;
@@ -65,25 +65,9 @@ export async function runStart(options: StartOptions): Promise<number> {
   let request: JobRequest | undefined;
   let submitted = false;
   try {
-    let client: ApiClient;
-    if (options.endpoint) {
-      client = new ApiClient({ endpoint: options.endpoint, ...(options.region !== undefined && { region: options.region }) });
-      say(`API ${client.endpoint.href} (region ${client.region}, credentials from the AWS credential chain)`);
-    } else {
-      const templatePath = await ensureSynth({ log: say, signal });
-      const started = Date.now();
-      const logFile = options.logFile ?? DEFAULT_LOG_FILE;
-      session = await startLocalSession({
-        templatePath,
-        verbose: options.verbose,
-        logFile,
-        ...(options.port !== undefined && { port: options.port }),
-        show: warn,
-      });
-      say(`Local cloud ready in ${formatSeconds(Date.now() - started)}: API ${session.cloud.apiUrl}`);
-      if (!options.verbose) say(`Function logs: ${displayPath(logFile)} (--verbose shows them here)`);
-      client = session.client;
-    }
+    const connection = await connectApi({ ...options, logFile: options.logFile ?? DEFAULT_LOG_FILE, signal, say, warn });
+    const { client } = connection;
+    session = connection.session;
     signal.throwIfAborted();
     if (options.ui) {
       dashboard = await startDashboard({ client, ...(options.ui.port !== undefined && { port: options.ui.port }) });

@@ -1,10 +1,8 @@
 import { join } from 'node:path';
-import { ApiClient } from '../api-client.js';
 import { watchInterrupts } from '../interrupt.js';
-import { startLocalSession, type LocalSession } from '../local-session.js';
-import { displayPath, formatSeconds } from '../numbers.js';
+import { connectApi, type LocalSession } from '../local-session.js';
 import { errorText } from '../output.js';
-import { ROOT, ensureSynth } from '../synth.js';
+import { ROOT } from '../synth.js';
 import { startDashboard, type Dashboard } from './server.js';
 
 export interface DashboardRunOptions {
@@ -44,25 +42,9 @@ export async function runDashboard(options: DashboardRunOptions): Promise<number
   const interrupt = watchInterrupts(() => session?.kill());
   const { signal } = interrupt;
   try {
-    let client: ApiClient;
-    if (options.endpoint) {
-      client = new ApiClient({ endpoint: options.endpoint, ...(options.region !== undefined && { region: options.region }) });
-      say(`API ${client.endpoint.href} (region ${client.region}, credentials from the AWS credential chain)`);
-    } else {
-      const templatePath = await ensureSynth({ log: say, signal });
-      const started = Date.now();
-      const logFile = options.logFile ?? DEFAULT_LOG_FILE;
-      session = await startLocalSession({
-        templatePath,
-        verbose: options.verbose,
-        logFile,
-        ...(options.apiPort !== undefined && { port: options.apiPort }),
-        show: warn,
-      });
-      say(`Local cloud ready in ${formatSeconds(Date.now() - started)}: API ${session.cloud.apiUrl}`);
-      if (!options.verbose) say(`Function logs: ${displayPath(logFile)} (--verbose shows them here)`);
-      client = session.client;
-    }
+    const connection = await connectApi({ ...options, port: options.apiPort, logFile: options.logFile ?? DEFAULT_LOG_FILE, signal, say, warn });
+    const { client } = connection;
+    session = connection.session;
     signal.throwIfAborted();
     dashboard = await startDashboard({ client, ...(options.port !== undefined && { port: options.port }) });
     announceDashboard(dashboard);
