@@ -62,7 +62,7 @@ const SECURITY_HEADERS = {
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 };
 
-function pageHtml(apiLabel: string): string {
+function pageHtml(apiLabel: string, token: string): string {
   const label = apiLabel.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
   return `<!doctype html>
 <html lang="en">
@@ -70,10 +70,10 @@ function pageHtml(apiLabel: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>π dashboard</title>
-<link rel="stylesheet" href="/app.css">
-<script type="module" src="/app.js"></script>
+<link rel="stylesheet" href="/app.css?token=${token}">
+<script type="module" src="/app.js?token=${token}"></script>
 </head>
-<body data-api="${label}">
+<body data-api="${label}" data-token="${token}">
 <noscript>The dashboard needs JavaScript.</noscript>
 </body>
 </html>
@@ -82,15 +82,16 @@ function pageHtml(apiLabel: string): string {
 
 /**
  * The dashboard's HTTP server on 127.0.0.1: the page, and a small API over the signed client.
- * Every request must carry the token (the URL's `?token=`, then the HttpOnly cookie the first load
- * sets), come to 127.0.0.1:PORT or localhost:PORT by name (a rebound DNS name is refused) and, when
- * it says where it comes from, come from the page itself.
+ * Every request must carry the token (the URL's `?token=`, or the page's own requests' header
+ * `x-dashboard-token`: no cookie, which every port of 127.0.0.1 would receive), come to 127.0.0.1:PORT
+ * or localhost:PORT by name (a rebound DNS name is refused) and, when it says where it comes from,
+ * come from the page itself.
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { client } = options;
   const token = randomBytes(32).toString('base64url');
   const page = await bundlePage();
-  const html = pageHtml(options.apiLabel ?? client.endpoint.href);
+  const html = pageHtml(options.apiLabel ?? client.endpoint.href, token);
   const watch = new JobWatch(client, { ...(options.pollMs !== undefined && { pollMs: options.pollMs }) });
   const submitted: JobSummary[] = [];
   let port = 0;
@@ -98,27 +99,26 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     watch.remember(view);
     if (!submitted.some((job) => job.jobId === view.jobId)) submitted.push(summaryOf(view));
   };
-  const cookieName = () => `pi_dashboard_${port}`;
-
-  const allowed = (request: IncomingMessage): 'ok' | 'refused' | 'token-in-url' => {
+  const allowed = (request: IncomingMessage): boolean => {
     const host = request.headers.host;
-    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) return 'refused';
+    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) return false;
     const origin = request.headers.origin;
-    if (origin !== undefined && origin !== `http://${host}`) return 'refused';
-    const url = new URL(request.url ?? '/', `http://${host}`);
-    const fromUrl = url.searchParams.get('token');
-    if (fromUrl !== null) return sameToken(fromUrl, token) ? 'token-in-url' : 'refused';
-    const fromCookie = cookie(request.headers.cookie, cookieName());
-    return fromCookie !== undefined && sameToken(fromCookie, token) ? 'ok' : 'refused';
+    if (origin !== undefined && origin !== `http://${host}`) return false;
+    const fromHeader = request.headers['x-dashboard-token'];
+    const given = typeof fromHeader === 'string' ? fromHeader : new URL(request.url!, `http://${host}`).searchParams.get('token');
+    return given !== null && sameToken(given, token);
   };
 
   const server: Server = createServer((request, response) => {
-    const access = allowed(request);
-    if (access === 'refused') return send(response, 403, 'text/plain; charset=utf-8', 'Forbidden');
-    if (access === 'token-in-url') {
-      // Strict: no other site's page sends it; the page's own requests (and EventSource) do.
-      response.setHeader('set-cookie', `${cookieName()}=${token}; HttpOnly; SameSite=Strict; Path=/`);
+    // Only a path ("/..." but not "//..."): an absolute or malformed target is refused before it is parsed.
+    if (!/^\/(?!\/)/.test(request.url ?? '')) return send(response, 400, 'text/plain; charset=utf-8', 'Bad Request');
+    let access: boolean;
+    try {
+      access = allowed(request);
+    } catch {
+      return send(response, 400, 'text/plain; charset=utf-8', 'Bad Request');
     }
+    if (!access) return send(response, 403, 'text/plain; charset=utf-8', 'Forbidden');
     route(request, response).catch((error: unknown) => {
       if (!response.headersSent) sendJson(response, 500, { error: { code: 'InternalError', message: (error as Error).message } });
       else response.end();
@@ -222,14 +222,6 @@ function sameToken(given: string, token: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function cookie(header: string | undefined, name: string): string | undefined {
-  for (const part of header?.split(';') ?? []) {
-    const [key, ...value] = part.trim().split('=');
-    if (key === name) return value.join('=');
-  }
-  return undefined;
 }
 
 function readBody(request: IncomingMessage): Promise<string | undefined> {

@@ -16,10 +16,10 @@ describe('npm start -- --ui', () => {
         pressed = true;
         url = new URL(/^Dashboard: (\S+)$/m.exec(text)![1]!);
         void (async () => {
-          // The token in the URL lets the first request in; its cookie lets the page's API calls in.
-          const page = await fetch(url!);
-          const cookie = page.headers.get('set-cookie')!.split(';')[0]!;
-          listed = await (await fetch(new URL('/api/jobs', url), { headers: { cookie } })).json();
+          // The token in the URL lets the page in; the page's API calls send it as a header.
+          const token = url!.searchParams.get('token')!;
+          expect((await fetch(url!)).status).toBe(200);
+          listed = await (await fetch(new URL('/api/jobs', url), { headers: { 'x-dashboard-token': token } })).json();
           process.kill(-pid, 'SIGINT');
         })();
       },

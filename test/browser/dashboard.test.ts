@@ -272,6 +272,15 @@ describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
   }, 180_000);
 
   it('refuses a request without the token, with a wrong one, from another Host or another Origin', async () => {
+    const getHeaders = (path: string) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: dashboard.port, path }, (res) => {
+          res.resume();
+          resolve(res.headers);
+        });
+        req.on('error', reject);
+        req.end();
+      });
     const get = (path: string, headers: Record<string, string> = {}) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = httpRequest({ host: '127.0.0.1', port: dashboard.port, path, headers }, (res) => {
@@ -282,23 +291,30 @@ describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
         req.on('error', reject);
         req.end();
       });
-    const cookie = `pi_dashboard_${dashboard.port}=${dashboard.token}`;
-    expect((await get('/api/jobs', { cookie })).status).toBe(200);
+    const withToken = { 'x-dashboard-token': dashboard.token };
+    expect((await get('/api/jobs', withToken)).status).toBe(200);
+    expect((await get(`/api/jobs?token=${dashboard.token}`)).status).toBe(200);
     expect((await get(`/?token=${dashboard.token}`, { host: `localhost:${dashboard.port}` })).status).toBe(200);
+    // No cookie is ever set: every port of 127.0.0.1 would receive it.
+    expect((await getHeaders(`/?token=${dashboard.token}`))['set-cookie']).toBeUndefined();
 
     const refused = [
       await get('/'),
       await get('/api/jobs'),
       await get('/app.js'),
       await get('/?token=not-the-token'),
-      await get('/api/jobs', { cookie: `pi_dashboard_${dashboard.port}=${dashboard.token.slice(1)}x` }),
+      await get('/api/jobs', { 'x-dashboard-token': `${dashboard.token.slice(1)}x` }),
+      await get('/api/jobs', { cookie: `pi_dashboard_${dashboard.port}=${dashboard.token}` }),
       // DNS rebinding: another name that resolves to 127.0.0.1.
-      await get('/api/jobs', { cookie, host: `attacker.example:${dashboard.port}` }),
+      await get('/api/jobs', { ...withToken, host: `attacker.example:${dashboard.port}` }),
       await get(`/?token=${dashboard.token}`, { host: `attacker.example:${dashboard.port}` }),
       // Another site's page.
-      await get('/api/jobs', { cookie, origin: 'http://attacker.example' }),
-      await get('/api/jobs', { cookie, origin: `http://127.0.0.1:${dashboard.port + 1}` }),
+      await get('/api/jobs', { ...withToken, origin: 'http://attacker.example' }),
+      await get('/api/jobs', { ...withToken, origin: `http://127.0.0.1:${dashboard.port + 1}` }),
     ];
     for (const answer of refused) expect(answer).toEqual({ status: 403, body: 'Forbidden' });
+    // A target that is not a path (absolute, or malformed) is refused without taking the server down.
+    for (const target of ['http://[', '//[', '*']) expect((await get(target, withToken)).status).toBe(400);
+    expect((await get('/api/jobs', withToken)).status).toBe(200);
   });
 });

@@ -107,12 +107,15 @@ const setText = (element: HTMLElement, text: string) => {
 document.body.innerHTML = LAYOUT;
 setText(byId('api-label'), document.body.dataset.api ?? '');
 
-// ---- the API of the dashboard's server (same origin; the token rides in an HttpOnly cookie)
+// ---- the API of the dashboard's server (same origin; every request carries the page's token)
+
+/** The token the server put in the page: sent as a header (a cookie would reach every port of 127.0.0.1). */
+const TOKEN = document.body.dataset.token ?? '';
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T | ErrorBody }> {
   const response = await fetch(path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { 'x-dashboard-token': TOKEN, ...(body !== undefined && { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -292,7 +295,8 @@ function openJob(jobId: string | undefined): void {
   byId('cancel-error').hidden = true;
   plot ??= new ConvergencePlot(byId('plot'));
   plot.reset([]);
-  const source = new EventSource(`/api/jobs/${encodeURIComponent(jobId)}/events`);
+  // EventSource cannot send headers: the token goes in the query.
+  const source = new EventSource(`/api/jobs/${encodeURIComponent(jobId)}/events?token=${encodeURIComponent(TOKEN)}`);
   stream = source;
   source.addEventListener('history', (event) => plot!.reset((JSON.parse((event as MessageEvent).data) as { points: ConvergencePoint[] }).points));
   source.addEventListener('job', (event) => {
