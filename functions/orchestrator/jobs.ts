@@ -412,12 +412,19 @@ export async function recordUsage(view: JobView, deps: JobDeps, apiRequests = 0)
   const api = emptyUsage();
   api.apiRequests = apiRequests;
   let recorded: JobUsage | undefined;
-  const added = await writeWithUsage(
-    deps.meter.source({ kind: 'header' }, api),
-    (usage) => deps.store.addJobUsage(view.jobId, (recorded = usage!)),
-    (applied) => applied,
-  );
-  return added && recorded ? withUsage(view, recorded) : view;
+  try {
+    const added = await writeWithUsage(
+      deps.meter.source({ kind: 'header' }, api),
+      (usage) => deps.store.addJobUsage(view.jobId, (recorded = usage!)),
+      (applied) => applied,
+    );
+    return added && recorded ? withUsage(view, recorded) : view;
+  } catch (error) {
+    // Accounting never fails a request whose work is done (a throttled header write, say): the
+    // usage is given back, and the invocation's next write of the job in this sandbox records it.
+    deps.observe?.({ kind: 'usageNotRecorded', error });
+    return view;
+  }
 }
 
 async function pollJob(jobId: string, deps: JobDeps, remainingMs: () => number): Promise<JobView> {

@@ -157,13 +157,13 @@ export function reportIntervalFor(tasksAtOnce: number, baseIntervalMs: number, b
   return Math.max(baseIntervalMs, Math.ceil((tasksAtOnce * 1000) / budget.reportWritesPerSecond));
 }
 
-/** A task item's size, about (keys, counts, times): what a whole-job Query reads per task. */
-const TASK_ITEM_BYTES = 300;
+/** A task item's size, about (keys, counts, times, usage): what a whole-job Query reads per task. */
+const TASK_ITEM_BYTES = 400;
 
 /**
  * The shortest poll interval that keeps a job's polls within its read budget: a strongly consistent
- * Query costs one read unit per 4 KB, so a 1,000-task job (~74 units a poll) is polled at most about
- * four times a second at AWS's limit.
+ * Query costs one read unit per 4 KB, so a 1,000-task job (~98 units a poll) is polled at most about
+ * three times a second at AWS's limit.
  */
 export function pollFloorMs(tasks: number, budget: JobBudget = jobBudget()): number {
   const unitsPerPoll = Math.ceil((tasks * TASK_ITEM_BYTES) / 4096);

@@ -86,7 +86,8 @@ export type JobEvent =
   | { kind: 'submitted' }
   | { kind: 'finished'; status: JobStatus; durationMs: number }
   | { kind: 'taskStarted'; restart: boolean }
-  | { kind: 'requestFailed'; error: unknown };
+  | { kind: 'requestFailed'; error: unknown }
+  | { kind: 'usageNotRecorded'; error: unknown };
 
 const OUTCOME_METRICS: Record<Exclude<JobStatus, 'RUNNING'>, string> = {
   SUCCEEDED: METRICS.orchestrator.jobsSucceeded,
@@ -111,6 +112,9 @@ export function recordJobEvent({ logger, metrics }: Observability, event: JobEve
       break;
     case 'requestFailed':
       logger.error('request failed', event.error as Error);
+      break;
+    case 'usageNotRecorded':
+      logger.warn('usage not recorded', { error: String(event.error) });
       break;
   }
 }

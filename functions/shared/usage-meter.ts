@@ -299,14 +299,24 @@ export class InvocationMeter {
     this.readUnits -= usage.dynamodb.readUnits;
     this.writeUnits -= usage.dynamodb.writeUnits;
     this.last = kind && { kind, at: this.clock(), writeUnits: predictedWriteUnits, given: false };
-    // What earlier invocations of the job in this sandbox recorded too little or too much.
-    this.owedTaken = this.jobId === undefined ? undefined : this.sandbox.takeOwed(this.jobId);
-    if (this.owedTaken) {
+    // What earlier invocations of the job in this sandbox recorded too little or too much: never more
+    // than brings this usage to zero (a usage is never negative); the rest stays owed.
+    const owed = this.jobId === undefined ? undefined : this.sandbox.takeOwed(this.jobId);
+    this.owedTaken = undefined;
+    if (owed) {
       const own = usage.functions[this.sandbox.function];
-      own.billedMs += this.owedTaken.ms;
-      own.mbMs += this.owedTaken.ms * this.sandbox.memoryMb;
-      usage.dynamodb.readUnits += this.owedTaken.readUnits;
-      usage.dynamodb.writeUnits += this.owedTaken.writeUnits;
+      const applied = {
+        ms: Math.max(owed.ms, -own.billedMs),
+        readUnits: Math.max(owed.readUnits, -usage.dynamodb.readUnits),
+        writeUnits: Math.max(owed.writeUnits, -usage.dynamodb.writeUnits),
+      };
+      const rest = { ms: owed.ms - applied.ms, readUnits: owed.readUnits - applied.readUnits, writeUnits: owed.writeUnits - applied.writeUnits };
+      if (rest.ms !== 0 || rest.readUnits !== 0 || rest.writeUnits !== 0) this.sandbox.owe(this.jobId!, rest);
+      own.billedMs += applied.ms;
+      own.mbMs += applied.ms * this.sandbox.memoryMb;
+      usage.dynamodb.readUnits += applied.readUnits;
+      usage.dynamodb.writeUnits += applied.writeUnits;
+      this.owedTaken = applied;
     }
     return usage;
   }

@@ -243,6 +243,26 @@ describe('what an API request records', () => {
     expect(store.snapshot()).toEqual(before);
   });
 
+  it("a GET whose usage write fails still answers the job; the usage is recorded by the job's next request in the sandbox", async () => {
+    const { store, sandbox, deps, call } = world();
+    const posted = await call(request('POST', '/jobs', undefined, { samples: 2 * BLOCK_SIZE, tasks: 2 }));
+    const addJobUsage = store.addJobUsage.bind(store);
+    store.addJobUsage = () => Promise.reject(new Error('ThrottlingException: the header is hot'));
+    const observed: string[] = [];
+    const meter = sandbox.start();
+    meter.forJob(posted.jobId);
+    const answer = await handleApiEvent(request('GET', '/jobs/{id}', posted.jobId), { ...deps, meter, observe: (e) => observed.push(e.kind) });
+    meter.end();
+    expect(answer.statusCode).toBe(200);
+    expect(observed).toContain('usageNotRecorded');
+    store.addJobUsage = addJobUsage;
+    // The next GET records its own request and the failed one's time (owed), but the failed one's
+    // API request and invocation stay uncounted: a usage never counts a request twice.
+    const next = await call(request('GET', '/jobs/{id}', posted.jobId));
+    expect(next.cost.apiRequests).toBe(2);
+    expect(next.cost.lambda.byFunction.orchestrator.requests).toBe(2);
+  });
+
   it("a job's run: its heartbeat and its end record the run's invocation, and its view includes them", async () => {
     const { store, sandbox, deps, call } = world();
     const posted = await call(request('POST', '/jobs', undefined, { samples: 2 * BLOCK_SIZE, tasks: 2 }));

@@ -195,8 +195,8 @@ describe('budgets of one job', () => {
 
   it('polls a big job no faster than its read budget allows', () => {
     expect(pollFloorMs(1)).toBe(4);
-    // 1,000 tasks of ~300 bytes: 74 read units a poll, at most 300 units a second.
-    expect(pollFloorMs(1_000)).toBe(247);
+    // 1,000 tasks of ~400 bytes: 98 read units a poll, at most 300 units a second.
+    expect(pollFloorMs(1_000)).toBe(327);
     expect(pollFloorMs(10_000)).toBeGreaterThan(pollFloorMs(1_000));
   });
 });

@@ -70,6 +70,26 @@ describe('InvocationMeter', () => {
     expect(own(next.take()).billedMs).toBe(29);
   });
 
+  it('never hands out a negative usage: an over-prediction is taken back only down to zero, the rest stays owed', () => {
+    const { meter, advance } = sandbox(0);
+    const first = meter.start();
+    first.forJob('job-a');
+    advance(5);
+    // A 300 ms rest predicted for the last write, where the invocation really ends 1 ms later.
+    expect(own(first.take({ restMs: 300, kind: 'answer' })).billedMs).toBe(305);
+    advance(1);
+    first.end(); // 299 ms too many: owed back, negative
+
+    const next = meter.start();
+    next.forJob('job-a');
+    advance(100);
+    const usage = next.take();
+    expect(own(usage)).toEqual({ requests: 1, billedMs: 0, mbMs: 0 });
+    advance(250);
+    // The 199 ms still owed come off the next take: 250 - 199.
+    expect(own(next.take()).billedMs).toBe(51);
+  });
+
   it('hands out the units its store calls consumed, to the invocation running', () => {
     const { meter } = sandbox(0);
     meter.consumed({ readUnits: 5, writeUnits: 5 }); // between invocations: nobody's
