@@ -134,6 +134,12 @@ export class JobWatch {
         const view = await this.view(jobId);
         event = { type: 'job', view };
       } catch (error) {
+        // Throttling, a 5xx or the network: read again at the next tick. A 4xx (the job is not the
+        // caller's, say) ends the stream.
+        if (!isFinalFailure(error)) {
+          await sleep(this.pollMs);
+          continue;
+        }
         event = { type: 'failure', error: errorBody(error) };
       }
       // A listener that joined meanwhile already has the view it saw first.
@@ -210,4 +216,9 @@ export function summaryOf(view: JobView): JobSummary {
     deadlineAt: view.deadlineAt,
     ...(view.finishedAt !== undefined && { finishedAt: view.finishedAt }),
   };
+}
+
+/** A failure that reading again will not mend: the API's 4xx answers other than throttling. */
+function isFinalFailure(error: unknown): boolean {
+  return error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429;
 }
