@@ -283,22 +283,38 @@ describe('chaos: special cases', () => {
     timings.push(['a task whose events are always lost', Date.now() - started]);
   }, 120_000);
 
+});
+
+describe('chaos: resume after crashes', () => {
+  // A cloud of its own: a sampler timeout long enough that the attempts left after four crashes have
+  // time to sample, whatever the machine's load (the campaigns above need short timeouts).
+  let resumeEnv: PiCloud;
+  beforeAll(async () => {
+    resumeEnv = await startPiCloud({ apiThrottling: false, faults: {}, timeoutOverrides: { sampler: 8, progress: 3, orchestrator: 8 } });
+  }, 240_000);
+  afterAll(async () => {
+    await resumeEnv?.stop();
+  });
+
   it('a crashed sampler resumes from the last accepted report, and the count is bit-identical to a fault-free run', async () => {
     const started = Date.now();
-    await quiesce();
+    await resumeEnv.quiet(['sampler', 'progress']);
     // The first four sampler attempts die 300-600 ms in, mid-run (a cold worker reports its first
     // progress a few hundred ms in): the first invocation's three attempts, then a restart's first.
-    // Three seconds of sampling, so four crashes never lose all of it and the fourth attempt still works.
-    useFaults({ functions: { sampler: [{ crash: 1, crashWindowMs: [300, 600], times: 4 }] } }, 103);
+    // Three seconds of sampling on a free core, more than four crashed attempts can sample (each crashes
+    // within 600 ms); the attempts left have five seconds each (an 8 s timeout less the 3 s the sampler
+    // keeps to report and hand over), so they finish it on a loaded machine too.
+    resumeEnv.cloud.faults!.configure({ seed: SEED + 103, functions: { sampler: [{ crash: 1, crashWindowMs: [300, 600], times: 4 }] } });
     const request = { samples: 3_000_000_000, tasks: 1, seed: SEED };
-    const outcome = await follow(env.client, request, `chaos-${SEED}-resume`, { giveUpAt: Date.now() + 60_000, pollMs: 250 });
-    await quiesce();
-    expect(env.cloud.faults!.counts().crash).toBe(4);
+    const outcome = await follow(resumeEnv.client, request, `chaos-${SEED}-resume`, { giveUpAt: Date.now() + 60_000, pollMs: 250 });
+    followed.delete(outcome.jobId); // in this cloud, not the one the table check reads
+    await resumeEnv.quiet(['sampler', 'progress']);
+    expect(resumeEnv.cloud.faults!.counts().crash).toBe(4);
     expect(outcome.view.status).toBe('SUCCEEDED');
     expect(outcome.view.inside).toBe(outcome.oracle);
 
     interface Report { done: number; answer: number }
-    const reports: Report[] = env.cloud
+    const reports: Report[] = resumeEnv.cloud
       .invocations('progress')
       // Reports only (the on-failure records of the crashed invocation go to the progress function too).
       .filter((r) => r.payload.includes(outcome.jobId) && r.ok && !r.payload.includes('"requestContext"'))
@@ -318,9 +334,10 @@ describe('chaos: special cases', () => {
       expect(next.done === request.samples || (next.done - r.answer) % BLOCK_SIZE === 0).toBe(true);
     });
 
-    await quiesce();
-    useFaults({}, 104);
-    const clean = await follow(env.client, { ...request, tasks: 3 }, `chaos-${SEED}-resume-clean`, { giveUpAt: Date.now() + 60_000, pollMs: 250 });
+    await resumeEnv.quiet(['sampler', 'progress']);
+    resumeEnv.cloud.faults!.configure({ seed: SEED + 104 });
+    const clean = await follow(resumeEnv.client, { ...request, tasks: 3 }, `chaos-${SEED}-resume-clean`, { giveUpAt: Date.now() + 60_000, pollMs: 250 });
+    followed.delete(clean.jobId);
     expect(clean.view.status).toBe('SUCCEEDED');
     expect(outcome.view.inside).toBe(clean.view.inside);
     expect(outcome.view.estimate).toEqual(clean.view.estimate);

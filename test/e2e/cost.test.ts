@@ -8,11 +8,12 @@ import { cloudUsage } from '../../bench/cloud-bill.js';
 import { waitFor } from '../helpers/pool.js';
 import { useE2eCloud } from './cloud.js';
 
-// Two execution environments per function, as a warm function on AWS reuses its few sandboxes: each
-// invocation's usage is exact but for its last moments (the latency of the write that records it),
-// which a sandbox predicts and then records with the job's next invocation there. Only the last
-// invocation of the job in each sandbox keeps a prediction: six here, against the whole job.
-const env = useE2eCloud({ maxWorkersPerFunction: 2 });
+// Few execution environments, as a warm function on AWS reuses its sandboxes: each invocation's usage
+// is exact but for its last moments (the latency of the write that records it), which a sandbox
+// predicts and then records with the job's next invocation there. Only the last invocation of the job
+// in each sandbox keeps a prediction: four here (one sampler, one progress, two orchestrator
+// sandboxes: a run and the API calls), against the whole job.
+const env = useE2eCloud({ maxWorkersPerFunction: { sampler: 1, progress: 1, orchestrator: 2 } });
 
 const JOB = { samples: 2_000_000_000, tasks: 6, seed: 31 };
 const POLL_MS = 500;
