@@ -8,6 +8,7 @@ import { startDashboard, type Dashboard } from '../../cli/dashboard/server.js';
 import { describeResult } from '../../cli/output.js';
 import { ROOT } from '../../cli/synth.js';
 import { usePiCloud } from '../helpers/pi-cloud.js';
+import { taskAt, traceMainThread } from './main-thread.js';
 
 // The dashboard in a real browser (Debian's Chromium driven by playwright-core) on the local cloud.
 
@@ -177,46 +178,42 @@ describe.runIf(HAVE_BROWSER)('dashboard in a browser', () => {
 
   it('a 1,000-task job: every update under 100 ms of main-thread time, readable at 1280×800 and 375 px, then cancelled', async () => {
     const page = await openDashboard();
-    await page.evaluate(() => {
-      // Long tasks (over 50 ms) on the main thread, whatever ran in them (script, style, layout, paint).
-      const longTasks: { startTime: number; duration: number }[] = [];
-      (window as unknown as { longTasks: typeof longTasks }).longTasks = longTasks;
-      new PerformanceObserver((list) => list.getEntries().forEach(({ startTime, duration }) => longTasks.push({ startTime, duration }))).observe({
-        type: 'longtask',
+    // Every update from the first (which builds the grid) until six or more updates into the steady
+    // state, with the main thread's CPU time from Chromium's trace, so a busy machine's waits for a core
+    // don't count.
+    let jobId = '';
+    let before = 0;
+    const trace = await traceMainThread(page, async () => {
+      await submit(page, { samples: '2e10', tasks: '1000' });
+      jobId = await jobIdOf(page);
+      await page.waitForFunction(() => document.querySelectorAll('#task-grid .task').length === 1000, null, { timeout: 30_000 });
+      // Wait for tasks to advance: updates that change cells are the ones worth measuring.
+      await page.waitForFunction(
+        () => Array.from(document.querySelectorAll<HTMLElement>('#task-grid .task')).filter((c) => Number(c.style.getPropertyValue('--p') || 0) > 0).length >= 10,
+        null,
+        { timeout: 120_000, polling: 250 },
+      );
+      before = await page.evaluate(() => performance.getEntriesByName('dashboard-update').length);
+      await page.waitForFunction((n) => performance.getEntriesByName('dashboard-update').length >= n + 6, before, {
+        timeout: 60_000,
+        polling: 500,
       });
     });
-    await submit(page, { samples: '2e10', tasks: '1000' });
-    const jobId = await jobIdOf(page);
-    await page.waitForFunction(() => document.querySelectorAll('#task-grid .task').length === 1000, null, { timeout: 30_000 });
-    // Wait for tasks to advance: updates that change cells are the ones worth measuring.
-    await page.waitForFunction(
-      () => Array.from(document.querySelectorAll<HTMLElement>('#task-grid .task')).filter((c) => Number(c.style.getPropertyValue('--p') || 0) > 0).length >= 10,
-      null,
-      { timeout: 120_000, polling: 250 },
-    );
-    // The steady state: every update while the tasks advance (the grid is built by then).
-    const window0 = await page.evaluate(() => ({ at: performance.now(), measures: performance.getEntriesByName('dashboard-update').length }));
-    await page.waitForFunction((n) => performance.getEntriesByName('dashboard-update').length >= n + 6, window0.measures, {
-      timeout: 60_000,
-      polling: 500,
-    });
-    const timing = await page.evaluate((at) => ({
-      updates: performance.getEntriesByName('dashboard-update').map((e) => e.duration),
-      longTasks: (window as unknown as { longTasks: { startTime: number; duration: number }[] }).longTasks
-        .filter((t) => t.startTime >= at)
-        .map((t) => t.duration),
-    }), window0.at);
+    const updates = (trace.marks.get('dashboard-update-start') ?? []).map((at) => taskAt(trace, at));
+    const updateMs = updates.map((task) => task?.cpu ?? Infinity);
+    const wallMs = await page.evaluate(() => performance.getEntriesByName('dashboard-update').map((e) => e.duration));
+    const traced = trace.tasks.at(-1)!.end - trace.tasks[0]!.start;
+    const totalMs = trace.tasks.reduce((sum, task) => sum + task.cpu, 0);
     console.log(
-      `1,000-task job: ${timing.updates.length} updates, longest ${Math.max(...timing.updates).toFixed(1)} ms; ` +
-        `long tasks meanwhile: ${timing.longTasks.map((d) => d.toFixed(0)).join(', ') || 'none'}`,
+      `1,000-task job: ${updateMs.length} updates, main-thread CPU ${updateMs.map((ms) => ms.toFixed(1)).join(', ')} ms ` +
+        `(wall ${wallMs.map((ms) => ms.toFixed(0)).join(', ')} ms); all tasks ${totalMs.toFixed(0)} ms in ${traced.toFixed(0)} ms`,
     );
-    expect(timing.updates.length).toBeGreaterThanOrEqual(7);
-    // Each update's own script time (the first one built the grid): under 100 ms.
-    for (const duration of timing.updates) expect(duration).toBeLessThan(100);
-    // Whatever else held the main thread meanwhile (style, layout, the plot's drawing, a busy machine's
-    // stalls) stays under 100 ms per update on the whole: a load-bearing check, yet not one slow slice.
-    const updatesInWindow = timing.updates.length - window0.measures;
-    expect(timing.longTasks.reduce((sum, d) => sum + d, 0)).toBeLessThan(100 * updatesInWindow);
+    expect(updateMs.length).toBeGreaterThanOrEqual(before + 6);
+    // Each update's task (its script and the plot's redraw; the first also builds the grid): under 100 ms.
+    for (const ms of updateMs) expect(ms).toBeLessThan(100);
+    // Everything else the main thread did meanwhile (style, layout, paint, the event stream, collection)
+    // stays under 100 ms per update on the whole.
+    expect(totalMs).toBeLessThan(100 * updateMs.length);
 
     // The README's picture of a running 1,000-task job, rewritten only when asked (the tree stays clean in CI).
     if (process.env.UPDATE_SCREENSHOT === '1') {
