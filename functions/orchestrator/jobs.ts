@@ -233,9 +233,10 @@ async function releasePlaces(places: Places, jobId: string, deps: JobDeps): Prom
   for (const [scope, entry] of places) await deps.store.release(scope, jobId, entry);
 }
 
-/** Gives the job's places back (each release is idempotent). */
+/** Gives the ended job's places back (each release is idempotent), then marks them given back. */
 async function releaseJob(header: JobHeader, deps: JobDeps): Promise<void> {
   for (const [scope] of scopesOf(header.owner, deps)) await deps.store.release(scope, header.jobId);
+  await deps.store.markPlacesReleased(header.jobId, deps.now());
 }
 
 /**
@@ -299,8 +300,13 @@ export async function settleJob(jobId: string, deps: JobDeps, owner?: string): P
 async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<StoredJob> {
   const job = await deps.store.loadJob(jobId);
   if (!job || (owner !== undefined && job.header.owner !== owner)) throw notFound(jobId);
+  if (job.header.status !== 'RUNNING') {
+    // Its outcome's writer died before giving the places back: the first reader to see it does.
+    if (job.header.placesReleasedAt === undefined) await releaseJob(job.header, deps);
+    return job;
+  }
   const outcome = deriveOutcome(job.header, job.tasks, deps.now());
-  if (job.header.status !== 'RUNNING' || !isFinal(outcome.status)) return job;
+  if (!isFinal(outcome.status)) return job;
 
   let final = outcome;
   if (outcome.status !== 'SUCCEEDED') {
@@ -314,8 +320,8 @@ async function settle(jobId: string, deps: JobDeps, owner?: string): Promise<Sto
     const recount = deriveOutcome(stopped.header, stopped.tasks, deps.now());
     final = isFinal(recount.status) ? recount : { ...outcome, done: recount.done, inside: recount.inside };
   }
-  // Released whoever wrote the outcome (release is idempotent): a writer whose answer was lost, or
-  // who died just after, would otherwise leave the places taken.
+  // Released whoever wrote the outcome (release is idempotent): a writer whose answer was lost would
+  // otherwise leave the places taken. One who died just after leaves no mark, and the next reader releases.
   const written = await deps.store.finishJob(jobId, final, deps.now());
   if (written) deps.observe?.({ kind: 'finished', status: final.status, durationMs: deps.now() - job.header.createdAt });
   await releaseJob(job.header, deps);

@@ -39,6 +39,11 @@ export interface JobHeader {
   inside?: number;
   reason?: string;
   failedTasks?: number[];
+  /**
+   * When the ended job's admission places were given back. The writer of the outcome may die before it
+   * gives them back: a reader of an ended job without this mark gives them back then.
+   */
+  placesReleasedAt?: number;
   /** What the orchestrator's invocations and the API requests for this job used (added to by each). */
   usage?: JobUsage;
 }

@@ -291,6 +291,16 @@ describe.each(ADAPTERS)('%s', (_name, start) => {
       expect(header).not.toHaveProperty('failedTasks');
     });
 
+    it('marks an ended job\'s places given back once, keeping the first time, and creates no header for a job that is gone', async () => {
+      expect(await store.finishJob(jobId, { status: 'SUCCEEDED', done: 5, inside: 4 }, 1)).toBe(true);
+      await store.markPlacesReleased(jobId, 2);
+      await store.markPlacesReleased(jobId, 3);
+      expect((await store.loadHeader(jobId))!.placesReleasedAt).toBe(2);
+      const gone = '00000000-0000-4000-8000-ffffffffffff';
+      await store.markPlacesReleased(gone, 4);
+      expect(await store.loadJob(gone)).toBeUndefined();
+    });
+
     it('writes a failed outcome\'s reason and failed tasks', async () => {
       expect(await store.finishJob(jobId, { status: 'FAILED', done: 3, inside: 2, reason: 'task 1: boom', failedTasks: [1] }, 9)).toBe(true);
       const { header } = (await store.loadJob(jobId))!;

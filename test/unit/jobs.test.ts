@@ -623,6 +623,39 @@ describe('writes whose answer was lost', () => {
     expect(await world.admittedIds({ caller: ALICE })).toEqual([]);
   });
 
+  it('gives the places back when the outcome\'s writer died before it could: the next reader does, once', async () => {
+    const world = new World({ maxRunningJobsPerCaller: 1 });
+    const { view } = await world.submit(request(2));
+    await world.writeTasks(view.jobId);
+    for (const task of view.taskProgress) {
+      await world.memory.applyReport({ jobId: view.jobId, taskId: task.taskId, done: task.samples, inside: insideFor(task.samples) }, world.t);
+    }
+    // The reader that writes the outcome dies at its first release.
+    world.beforeCall = async (method) => {
+      if (method !== 'release') return;
+      world.beforeCall = undefined;
+      throw new Error('the function timed out');
+    };
+    await expect(settleJob(view.jobId, world.deps)).rejects.toThrow('timed out');
+    expect((await world.memory.loadHeader(view.jobId))!.status).toBe('SUCCEEDED');
+    expect(await world.admittedIds({ caller: ALICE })).toEqual([view.jobId]);
+
+    // The client's next read gives them back and marks it so; later readers write nothing.
+    world.t += 10;
+    expect((await settleJob(view.jobId, world.deps)).status).toBe('SUCCEEDED');
+    expect(await world.admittedIds('stack')).toEqual([]);
+    expect(await world.admittedIds({ caller: ALICE })).toEqual([]);
+    expect((await world.memory.loadHeader(view.jobId))!.placesReleasedAt).toBe(world.t);
+    const before = world.memory.snapshot();
+    const calls = world.calls.length;
+    world.t += 10;
+    await settleJob(view.jobId, world.deps);
+    expect(world.memory.snapshot()).toEqual(before);
+    expect(world.calls.slice(calls).map((c) => c.method)).toEqual(['loadJob']);
+    // Alice may run her next job.
+    expect((await world.submit(request(2))).created).toBe(true);
+  });
+
   it('stops a task a run started while its job was being stopped', async () => {
     // Three of its eight tasks run; the others have no item yet.
     const world = new World({ samplerConcurrency: 3 });

@@ -370,6 +370,18 @@ export class DynamoDbJobStore implements JobStore {
     if (!created && !(await stop())) throw new UnknownJobError(task.jobId, task.taskId);
   }
 
+  async markPlacesReleased(jobId: string, now: number): Promise<void> {
+    await this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: headerKey(jobId),
+        UpdateExpression: 'SET placesReleasedAt = if_not_exists(placesReleasedAt, :now)',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':now': now },
+      }),
+    );
+  }
+
   /** Writes the job's final outcome once; false if another writer finished it first. */
   async finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean> {
     const values: Record<string, unknown> = {

@@ -193,6 +193,11 @@ export class InMemoryJobStore implements JobStore {
     return true;
   }
 
+  async markPlacesReleased(jobId: string, now: number): Promise<void> {
+    const header = this.header(jobId);
+    if (header) header.placesReleasedAt ??= now;
+  }
+
   private scope(scope: AdmissionScope): Map<string, AdmissionEntry> | undefined {
     return this.admissions.get(admissionKey(scope).sk);
   }

@@ -128,6 +128,9 @@ export interface JobStore {
    */
   finishJob(jobId: string, outcome: Outcome, now: number): Promise<boolean>;
 
+  /** Sets the header's placesReleasedAt = now (kept if already set); nothing for a job with no header. */
+  markPlacesReleased(jobId: string, now: number): Promise<void>;
+
   /**
    * Admits a job to a scope: adds `jobId` with `entry` only if the scope holds fewer than `limit` jobs
    * ('added'); if it already holds this job, replaces its entry ('renewed'); else 'refused'. Exact
