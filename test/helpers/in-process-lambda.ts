@@ -97,6 +97,10 @@ export async function startInProcessStack(table: TestTable, settings: FunctionSe
     AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     AWS_ENDPOINT_URL_DYNAMODB: table.endpoint,
+    // Powertools writes past the test runner's console: keep its lines out of the test output (the
+    // functions' logs and metrics are checked on the local cloud, test/e2e/logs.test.ts).
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_METRICS_DISABLED: 'true',
     ...functions.orchestrator,
     ...functions.sampler,
     ...functions.progress,
