@@ -109,6 +109,26 @@ export class DynamoDbJobStore implements JobStore {
    * Adds a usage taken from `source` to a task's item (if it exists) and reads the item in the same
    * write; with nothing to add, just reads it. Undefined if the item does not exist.
    */
+  /** A conditional `SET` of an item that also adds `usage` to the item's usage attributes; true if applied. */
+  private updateWithUsage(
+    key: Record<string, unknown>,
+    set: string,
+    condition: string,
+    values: Record<string, unknown>,
+    usage: JobUsage | undefined,
+  ): Promise<boolean> {
+    const addition = usageAddition(usage);
+    return this.applied(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: `SET ${set}` + (addition ? ` ADD ${addition.clause}` : ''),
+        ConditionExpression: condition,
+        ExpressionAttributeValues: { ...values, ...addition?.values },
+      }),
+    );
+  }
+
   private async recordOnTask(jobId: string, taskId: number, source: UsageSource | undefined): Promise<TaskItem | undefined> {
     const item = await writeWithUsage(
       source,
@@ -211,18 +231,14 @@ export class DynamoDbJobStore implements JobStore {
       report.done > 0 &&
       (await writeWithUsage(
         usage,
-        (taken) => {
-          const addition = usageAddition(taken);
-          return this.applied(
-            new UpdateCommand({
-              TableName: this.tableName,
-              Key: taskKey(report.jobId, report.taskId),
-              UpdateExpression: 'SET done = :done, inside = :inside, updatedAt = :now' + (addition ? ` ADD ${addition.clause}` : ''),
-              ConditionExpression: 'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
-              ExpressionAttributeValues: { ':done': report.done, ':inside': report.inside, ':now': now, ...addition?.values },
-            }),
-          );
-        },
+        (taken) =>
+          this.updateWithUsage(
+            taskKey(report.jobId, report.taskId),
+            'done = :done, inside = :inside, updatedAt = :now',
+            'attribute_exists(pk) AND done < :done AND samples >= :done AND attribute_not_exists(cancelled)',
+            { ':done': report.done, ':inside': report.inside, ':now': now },
+            taken,
+          ),
         (applied) => applied,
       ));
     if (accepted) return { cancelled: false, done: report.done, inside: report.inside };
@@ -243,18 +259,14 @@ export class DynamoDbJobStore implements JobStore {
   async recordTaskFailure(jobId: string, taskId: number, invocation: number, failure: string, now: number, usage?: UsageSource): Promise<void> {
     const recorded = await writeWithUsage(
       usage,
-      (taken) => {
-        const addition = usageAddition(taken);
-        return this.applied(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: taskKey(jobId, taskId),
-            UpdateExpression: 'SET failure = :failure, updatedAt = :now' + (addition ? ` ADD ${addition.clause}` : ''),
-            ConditionExpression: 'attribute_exists(pk) AND done < samples AND invocations = :invocation',
-            ExpressionAttributeValues: { ':failure': failure, ':now': now, ':invocation': invocation, ...addition?.values },
-          }),
-        );
-      },
+      (taken) =>
+        this.updateWithUsage(
+          taskKey(jobId, taskId),
+          'failure = :failure, updatedAt = :now',
+          'attribute_exists(pk) AND done < samples AND invocations = :invocation',
+          { ':failure': failure, ':now': now, ':invocation': invocation },
+          taken,
+        ),
       (applied) => applied,
     );
     if (!recorded && !(await this.recordOnTask(jobId, taskId, usage))) throw new UnknownJobError(jobId, taskId);
@@ -300,16 +312,7 @@ export class DynamoDbJobStore implements JobStore {
 
   /** Records that a run is polling the job now, and what the run used so far. */
   async beatRun(jobId: string, now: number, usage?: JobUsage): Promise<void> {
-    const addition = usageAddition(usage);
-    const beaten = await this.applied(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: headerKey(jobId),
-        UpdateExpression: 'SET runHeartbeatAt = :now' + (addition ? ` ADD ${addition.clause}` : ''),
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':now': now, ...addition?.values },
-      }),
-    );
+    const beaten = await this.updateWithUsage(headerKey(jobId), 'runHeartbeatAt = :now', 'attribute_exists(pk)', { ':now': now }, usage);
     if (!beaten) throw new UnknownJobError(jobId);
   }
 
