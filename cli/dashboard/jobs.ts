@@ -172,22 +172,12 @@ export class JobWatch {
   }
 }
 
+/** A row from a read of the job: its live counts and its cost so far. */
 function rowOf(view: JobView): JobRow {
-  return {
-    jobId: view.jobId,
-    status: view.status,
-    samples: view.samples,
-    tasks: view.tasks,
-    seed: view.seed,
-    createdAt: view.createdAt,
-    ...(view.finishedAt !== undefined && { finishedAt: view.finishedAt }),
-    done: view.done,
-    progress: view.progress,
-    estimate: view.estimate,
-    usd: view.cost.usd,
-  };
+  return { ...rowOfSummary(summaryOf(view)), done: view.done, progress: view.progress, estimate: view.estimate, usd: view.cost.usd };
 }
 
+/** A row from the list's summary alone: counts only for a finished job, no cost. */
 function rowOfSummary(summary: JobSummary): JobRow {
   const done = summary.done ?? 0;
   return {
