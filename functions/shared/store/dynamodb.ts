@@ -105,10 +105,6 @@ export class DynamoDbJobStore implements JobStore {
     return (await this.write(command)) !== undefined;
   }
 
-  /**
-   * Adds a usage taken from `source` to a task's item (if it exists) and reads the item in the same
-   * write; with nothing to add, just reads it. Undefined if the item does not exist.
-   */
   /** A conditional `SET` of an item that also adds `usage` to the item's usage attributes; true if applied. */
   private updateWithUsage(
     key: Record<string, unknown>,
@@ -129,6 +125,10 @@ export class DynamoDbJobStore implements JobStore {
     );
   }
 
+  /**
+   * Adds a usage taken from `source` to a task's item (if it exists) and reads the item in the same
+   * write; with nothing to add, just reads it. Undefined if the item does not exist.
+   */
   private async recordOnTask(jobId: string, taskId: number, source: UsageSource | undefined): Promise<TaskItem | undefined> {
     const item = await writeWithUsage(
       source,
