@@ -236,7 +236,7 @@ async function releasePlaces(places: Places, jobId: string, deps: JobDeps): Prom
 /** Gives the ended job's places back (each release is idempotent), then marks them given back. */
 async function releaseJob(header: JobHeader, deps: JobDeps): Promise<void> {
   for (const [scope] of scopesOf(header.owner, deps)) await deps.store.release(scope, header.jobId);
-  await deps.store.markPlacesReleased(header.jobId, deps.now());
+  if (header.placesReleasedAt === undefined) await deps.store.markPlacesReleased(header.jobId, deps.now());
 }
 
 /**
